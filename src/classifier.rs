@@ -1,0 +1,207 @@
+//! An emotion model loaded in ONNX Runtime: checks the input shape and the `emolens.*`
+//! metadata at load time, turns face pixels into the input tensor, and runs batches.
+
+use std::path::Path;
+
+use ndarray::{Array2, Array4, ArrayView4, Axis};
+use ort::session::Session;
+use ort::value::{TensorRef, ValueType};
+
+use crate::model_meta::{Head, HeadKind, MetaError, ModelMeta};
+
+/// A model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifierError {
+    /// ONNX Runtime rejected the file or a run.
+    #[error("ONNX Runtime: {0}")]
+    Ort(#[from] ort::Error),
+    /// The metadata is missing or wrong.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// The graph does not match its metadata.
+    #[error("the model does not match its metadata: {0}")]
+    Shape(String),
+}
+
+/// One ONNX session with the metadata that says how to use it. Owns its session.
+pub struct Classifier {
+    session: Session,
+    meta: ModelMeta,
+    input_name: String,
+}
+
+impl Classifier {
+    /// Loads the model file.
+    ///
+    /// # Errors
+    /// [`ClassifierError`] when ONNX Runtime cannot read it or it does not fit the contract.
+    pub fn load(path: &Path, env: &ort::environment::Environment) -> Result<Self, ClassifierError> {
+        let session = Session::builder(env)?.commit_from_file(path)?;
+        Self::from_session(session)
+    }
+
+    /// Loads a model held in memory.
+    ///
+    /// # Errors
+    /// As [`Classifier::load`].
+    pub fn from_bytes(bytes: &[u8], env: &ort::environment::Environment) -> Result<Self, ClassifierError> {
+        let session = Session::builder(env)?.commit_from_memory(bytes)?;
+        Self::from_session(session)
+    }
+
+    fn from_session(session: Session) -> Result<Self, ClassifierError> {
+        let meta = {
+            let metadata = session.metadata()?;
+            ModelMeta::from_lookup(|key| metadata.custom(key))?
+        };
+        let input = match session.inputs() {
+            [only] => only,
+            inputs => {
+                return Err(ClassifierError::Shape(format!(
+                    "{} inputs, expected one image tensor",
+                    inputs.len()
+                )))
+            }
+        };
+        let p = &meta.preprocess;
+        let expected = [-1, p.channels as i64, p.size[1] as i64, p.size[0] as i64];
+        match input.dtype() {
+            ValueType::Tensor { shape, .. }
+                if shape.len() == 4
+                    && shape.iter().zip(expected).all(|(&d, e)| d == e || d < 0 || e < 0) => {}
+            other => {
+                return Err(ClassifierError::Shape(format!(
+                    "input `{}` is {other:?}, metadata says [batch, {}, {}, {}]",
+                    input.name(),
+                    p.channels,
+                    p.size[1],
+                    p.size[0]
+                )))
+            }
+        }
+        let input_name = input.name().to_owned();
+        for head in &meta.heads {
+            if !session.outputs().iter().any(|o| o.name() == head.output) {
+                return Err(ClassifierError::Shape(format!(
+                    "no output named `{}` (outputs: {:?})",
+                    head.output,
+                    session.outputs().iter().map(|o| o.name()).collect::<Vec<_>>()
+                )));
+            }
+        }
+        Ok(Self {
+            session,
+            meta,
+            input_name,
+        })
+    }
+
+    /// The model's metadata.
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    /// Pixels per image of the input: `channels * height * width`.
+    pub fn input_len(&self) -> usize {
+        let p = &self.meta.preprocess;
+        p.channels * p.size[0] * p.size[1]
+    }
+
+    /// An input batch of `batch` images, zero-filled: `[batch, channels, height, width]`.
+    pub fn input_batch(&self, batch: usize) -> Array4<f32> {
+        let p = &self.meta.preprocess;
+        Array4::zeros((batch, p.channels, p.size[1], p.size[0]))
+    }
+
+    /// Normalises raw pixel values (0..=255, laid out as the input wants) into `out`.
+    pub fn normalise(&self, pixels: &[f32], out: &mut [f32]) {
+        let p = &self.meta.preprocess;
+        let plane = p.size[0] * p.size[1];
+        for (c, (src, dst)) in pixels.chunks(plane).zip(out.chunks_mut(plane)).enumerate() {
+            let (mean, std) = (p.mean[c], p.std[c]);
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = (s * p.scale - mean) / std;
+            }
+        }
+    }
+
+    /// Raw outputs (logits) of every head for a normalised batch, each `[batch, labels]`.
+    ///
+    /// # Errors
+    /// [`ClassifierError`] when ONNX Runtime fails or an output has the wrong width.
+    pub fn logits(&mut self, input: ArrayView4<'_, f32>) -> Result<Vec<Array2<f32>>, ClassifierError> {
+        let batch = input.shape()[0];
+        let tensor = TensorRef::from_array_view(input)?;
+        let outputs = self.session.run(ort::inputs![self.input_name.as_str() => tensor])?;
+        let mut result = Vec::with_capacity(self.meta.heads.len());
+        for head in &self.meta.heads {
+            let array = outputs[head.output.as_str()].try_extract_array::<f32>()?;
+            let width = head.labels.len();
+            if array.len() != batch * width {
+                return Err(ClassifierError::Shape(format!(
+                    "output `{}` has shape {:?}, expected [{batch}, {width}]",
+                    head.output,
+                    array.shape()
+                )));
+            }
+            let values = array.iter().copied().collect::<Vec<_>>();
+            result.push(
+                Array2::from_shape_vec((batch, width), values)
+                    .map_err(|e| ClassifierError::Shape(e.to_string()))?,
+            );
+        }
+        Ok(result)
+    }
+
+    /// Probabilities of the emotion (first softmax) head for a normalised batch: `[batch, labels]`.
+    ///
+    /// # Errors
+    /// As [`Classifier::logits`].
+    pub fn emotion_probs(&mut self, input: ArrayView4<'_, f32>) -> Result<Array2<f32>, ClassifierError> {
+        let index = self
+            .meta
+            .heads
+            .iter()
+            .position(|h| h.kind == HeadKind::Softmax)
+            .ok_or(MetaError::Invalid("no softmax (emotion) head".into()))?;
+        let mut logits = self.logits(input)?.swap_remove(index);
+        for mut row in logits.axis_iter_mut(Axis(0)) {
+            softmax_in_place(row.as_slice_mut().unwrap_or(&mut []));
+        }
+        Ok(logits)
+    }
+
+    /// The emotion head.
+    ///
+    /// # Errors
+    /// Never for a loaded model: loading checks there is one.
+    pub fn emotion_head(&self) -> Result<&Head, MetaError> {
+        self.meta.emotion_head()
+    }
+}
+
+/// Replaces logits by their softmax probabilities.
+pub fn softmax_in_place(values: &mut [f32]) {
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in values.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    if sum > 0.0 {
+        values.iter_mut().for_each(|v| *v /= sum);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_sums_to_one_and_keeps_order() {
+        let mut v = [1.0, 3.0, 2.0];
+        softmax_in_place(&mut v);
+        assert!((v.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(v[1] > v[2] && v[2] > v[0]);
+    }
+}

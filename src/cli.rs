@@ -1,0 +1,242 @@
+//! Command-line interface: clap-derived raw arguments, turned into validated configs before
+//! anything runs (invalid values are errors that say what is valid, never silent fallbacks).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::augment::{AugmentConfig, TTA_VIEWS};
+use crate::dataset::ferplus::LabelMode;
+use crate::dataset::{DataSource, DEFAULT_IMAGE_SIZE};
+use crate::evaluate::EvaluateConfig;
+use crate::train::{ClassWeighting, TrainConfig, Validation};
+
+/// Find faces in video, recognise their expressions, and write annotated video, data and reports.
+#[derive(Debug, Parser)]
+#[command(name = "emolens", version, about)]
+pub struct Cli {
+    /// ONNX Runtime library (libonnxruntime.so.1.31.1); default: $ORT_DYLIB_PATH, then the
+    /// scripts/setup.sh install folder.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ort_lib: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train the emotion CNN on labelled face images and export it as ONNX with its metadata.
+    Train(TrainArgs),
+    /// Measure a model on labelled face images: accuracy, per-class scores, confusion matrix.
+    Evaluate(EvaluateArgs),
+}
+
+/// `emolens train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training images: a folder ROOT/<class>/*.png|jpg, or fer2013.csv[#Usage] (e.g. fer2013.csv#Training).
+    #[arg(long, value_name = "DIR|CSV")]
+    pub data: String,
+    /// Validation images (folder or CSV[#Usage]), or a fraction 0..1 of --data split off per class.
+    #[arg(long, value_name = "DIR|CSV|FRACTION")]
+    pub val: String,
+    /// Output model file (.onnx); written only when training and the export check succeed.
+    #[arg(short, long, value_name = "MODEL.onnx")]
+    pub output: PathBuf,
+    /// Epochs in total (a resumed run counts the epochs already done).
+    #[arg(long)]
+    pub epochs: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Peak learning rate (1 epoch of warm-up, then cosine decay).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// AdamW decoupled weight decay (per step, scaled by the learning rate).
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f32,
+    /// Dropout before each fully connected layer, 0..1.
+    #[arg(long, default_value_t = 0.3)]
+    pub dropout: f64,
+    /// Label smoothing, 0..1.
+    #[arg(long, default_value_t = 0.1)]
+    pub label_smoothing: f32,
+    /// Stop after this many epochs without a better validation accuracy.
+    #[arg(long, default_value_t = 8)]
+    pub patience: usize,
+    /// Class weighting of the loss.
+    #[arg(long, value_enum, default_value_t = ClassWeighting::Sqrt)]
+    pub class_weights: ClassWeighting,
+    /// Train on the images as they are (no flip, rotation, shift, zoom, brightness/contrast).
+    #[arg(long)]
+    pub no_augment: bool,
+    /// FER+ votes (fer2013new.csv) to relabel both splits with, joined on the image file name.
+    #[arg(long, value_name = "CSV")]
+    pub ferplus: Option<PathBuf>,
+    /// How FER+ votes become targets.
+    #[arg(long, value_enum, default_value_t = LabelMode::Majority, requires = "ferplus")]
+    pub labels: LabelMode,
+    /// Seed of initialisation, shuffling, augmentation and --val fraction splits.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Checkpoint folder (default: MODEL.ckpt next to the output).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue the run saved in the checkpoint folder.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop each epoch after N steps (quick trial runs).
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<usize>,
+}
+
+/// `emolens evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Model to evaluate (default: the shipped models/emolens-fer2013.onnx).
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub model: Option<PathBuf>,
+    /// Labelled images: a folder ROOT/<class>/*.png|jpg, or fer2013.csv[#Usage].
+    #[arg(long, value_name = "DIR|CSV")]
+    pub data: String,
+    /// Relabel the images with the FER+ majority vote (fer2013new.csv).
+    #[arg(long, value_name = "CSV")]
+    pub ferplus: Option<PathBuf>,
+    /// Test-time augmentation: average this many views per image (1 = off, up to 8).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub tta: usize,
+    /// Write the metrics as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Draw the confusion matrix as a PNG.
+    #[arg(long, value_name = "FILE.png")]
+    pub confusion: Option<PathBuf>,
+}
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// Whatever the command reports; the message names the file and the fix.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => {
+            let config = train_config(args, cli.ort_lib)?;
+            crate::train::run(&config).map(|_| ())
+        }
+        Command::Evaluate(args) => {
+            let config = evaluate_config(args, cli.ort_lib)?;
+            crate::evaluate::run(&config).map(|_| ())
+        }
+    }
+}
+
+fn in_unit_range(name: &str, value: f64, inclusive_zero: bool) -> Result<()> {
+    let ok = if inclusive_zero { (0.0..1.0).contains(&value) } else { value > 0.0 && value < 1.0 };
+    if !ok {
+        bail!("{name} {value} is out of range: use a value in {}0, 1)", if inclusive_zero { "[" } else { "(" });
+    }
+    Ok(())
+}
+
+/// Validates `emolens train` arguments.
+///
+/// # Errors
+/// Says which value is invalid and what is valid.
+pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainConfig> {
+    if args.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
+    if args.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    if !(args.lr > 0.0 && args.lr < 1.0) {
+        bail!("--lr {} is out of range: use a value in (0, 1)", args.lr);
+    }
+    in_unit_range("--dropout", args.dropout, true)?;
+    in_unit_range("--label-smoothing", f64::from(args.label_smoothing), true)?;
+    if args.weight_decay < 0.0 {
+        bail!("--weight-decay must not be negative");
+    }
+    if args.patience == 0 {
+        bail!("--patience must be at least 1");
+    }
+    let validation = match args.val.parse::<f64>() {
+        Ok(fraction) => {
+            in_unit_range("--val fraction", fraction, false)?;
+            Validation::Fraction(fraction)
+        }
+        Err(_) => Validation::Source(DataSource::parse(&args.val)),
+    };
+    check_writable_output(&args.output, "onnx")?;
+    let checkpoint_dir = args
+        .checkpoint_dir
+        .unwrap_or_else(|| crate::train::default_checkpoint_dir(&args.output));
+    Ok(TrainConfig {
+        data: DataSource::parse(&args.data),
+        validation,
+        ferplus: args.ferplus.map(|p| (p, args.labels)),
+        output: args.output,
+        checkpoint_dir,
+        resume: args.resume,
+        epochs: args.epochs,
+        batch_size: args.batch,
+        learning_rate: args.lr,
+        weight_decay: args.weight_decay,
+        dropout: args.dropout,
+        label_smoothing: args.label_smoothing,
+        patience: args.patience,
+        class_weights: args.class_weights,
+        augment: if args.no_augment { AugmentConfig::NONE } else { AugmentConfig::DEFAULT },
+        seed: args.seed,
+        size: DEFAULT_IMAGE_SIZE,
+        max_steps_per_epoch: args.max_steps,
+        ort_lib,
+    })
+}
+
+/// Validates `emolens evaluate` arguments.
+///
+/// # Errors
+/// Says which value is invalid and what is valid.
+pub fn evaluate_config(args: EvaluateArgs, ort_lib: Option<PathBuf>) -> Result<EvaluateConfig> {
+    if args.tta == 0 || args.tta > TTA_VIEWS.len() {
+        bail!("--tta {} is out of range: use 1 (off) to {}", args.tta, TTA_VIEWS.len());
+    }
+    if let Some(json) = &args.json {
+        check_writable_output(json, "json")?;
+    }
+    if let Some(png) = &args.confusion {
+        check_writable_output(png, "png")?;
+    }
+    Ok(EvaluateConfig {
+        model: args.model.unwrap_or_else(crate::util::default_model_path),
+        data: DataSource::parse(&args.data),
+        ferplus: args.ferplus,
+        tta: args.tta,
+        json: args.json,
+        confusion_png: args.confusion,
+        ort_lib,
+    })
+}
+
+/// Fails early, before hours of work, when `path` cannot be written: its folder is missing or
+/// read-only, or it is a folder.
+fn check_writable_output(path: &Path, extension: &str) -> Result<()> {
+    if path.is_dir() {
+        bail!("{}: is a folder; give a file name such as out.{extension}", path.display());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        bail!("{}: folder {} does not exist; create it or choose another path", path.display(), parent.display());
+    }
+    let probe = parent.join(format!(".emolens-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("{}: folder {} is not writable; choose another path", path.display(), parent.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}

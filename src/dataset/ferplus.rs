@@ -1,0 +1,201 @@
+//! FER+ relabelling (Barsoum et al. 2016): ten crowd votes per FER2013 image, joined on the
+//! image file name (`Image name` column), used as majority labels or as soft label distributions.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::{Dataset, DatasetError};
+
+/// FER+ vote columns that map onto the seven FER2013 classes, as `(fer+ column, fer2013 class)`.
+/// `contempt`, `unknown` and `NF` (not a face) have no FER2013 class and are left out.
+const VOTE_COLUMNS: [(&str, &str); 7] = [
+    ("anger", "angry"),
+    ("disgust", "disgust"),
+    ("fear", "fear"),
+    ("happiness", "happy"),
+    ("sadness", "sad"),
+    ("surprise", "surprise"),
+    ("neutral", "neutral"),
+];
+
+/// How votes become training targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LabelMode {
+    /// The class with most votes (ties: the first in label order).
+    Majority,
+    /// The vote distribution itself (the hard label is still the majority).
+    Soft,
+}
+
+/// What joining the votes did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JoinReport {
+    /// Images relabelled from their votes.
+    pub joined: usize,
+    /// Images without a FER+ row (FER+ left them out).
+    pub unmatched: usize,
+    /// Images whose votes went mostly to contempt, unknown or not-a-face.
+    pub no_emotion: usize,
+}
+
+/// Replaces the labels of `data` (FER2013 classes, file names as in FER+) by the FER+ votes in
+/// `votes_csv`, dropping images without a row or without a FER2013-class majority.
+///
+/// # Errors
+/// [`DatasetError`] when the CSV is missing, lacks a vote column, has a bad vote, or `data`
+/// is not labelled with FER2013 class names.
+pub fn relabel(
+    data: &Dataset,
+    votes_csv: &Path,
+    mode: LabelMode,
+) -> Result<(Dataset, JoinReport), DatasetError> {
+    let votes = read_votes(votes_csv)?;
+    let class_of_column: Vec<usize> = VOTE_COLUMNS
+        .iter()
+        .map(|(_, class)| super::class_index(&data.classes, class, votes_csv))
+        .collect::<Result<_, _>>()?;
+    let classes = data.classes.len();
+    let mut keep = Vec::new();
+    let mut soft = Vec::new();
+    let mut labels = Vec::new();
+    let mut report = JoinReport::default();
+    for (index, source) in data.sources.iter().enumerate() {
+        let name = Path::new(source)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let Some(row) = votes.get(name) else {
+            report.unmatched += 1;
+            continue;
+        };
+        let mut distribution = vec![0.0f32; classes];
+        for (column, &class) in class_of_column.iter().enumerate() {
+            distribution[class] = row.emotion[column];
+        }
+        let total: f32 = distribution.iter().sum();
+        if total <= row.other {
+            report.no_emotion += 1;
+            continue;
+        }
+        distribution.iter_mut().for_each(|v| *v /= total);
+        let majority = argmax(&distribution);
+        keep.push(index);
+        labels.push(majority);
+        soft.extend_from_slice(&distribution);
+        report.joined += 1;
+    }
+    let mut out = data.subset(&keep);
+    out.labels = labels;
+    out.soft = (mode == LabelMode::Soft).then_some(soft);
+    Ok((out, report))
+}
+
+/// Votes of one image: the seven emotion columns in [`VOTE_COLUMNS`] order, and the sum of
+/// contempt, unknown and not-a-face.
+struct Votes {
+    emotion: [f32; 7],
+    other: f32,
+}
+
+fn read_votes(path: &Path) -> Result<HashMap<String, Votes>, DatasetError> {
+    if !path.is_file() {
+        return Err(DatasetError::NotFound(path.to_owned()));
+    }
+    let mut reader = csv::Reader::from_path(path).map_err(|e| DatasetError::io(path, e))?;
+    let headers = reader.headers().map_err(|e| DatasetError::io(path, e))?.clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+            .ok_or_else(|| DatasetError::BadRow {
+                path: path.to_owned(),
+                line: 1,
+                reason: format!("no `{name}` column: is this FER+ fer2013new.csv?"),
+            })
+    };
+    let name_col = column("Image name")?;
+    let emotion_cols: Vec<usize> = VOTE_COLUMNS
+        .iter()
+        .map(|(c, _)| column(c))
+        .collect::<Result<_, _>>()?;
+    let other_cols: Vec<usize> = ["contempt", "unknown", "NF"]
+        .iter()
+        .filter_map(|c| column(c).ok())
+        .collect();
+    let mut votes = HashMap::new();
+    for (row_index, record) in reader.records().enumerate() {
+        let line = row_index as u64 + 2;
+        let bad = |reason: String| DatasetError::BadRow {
+            path: path.to_owned(),
+            line,
+            reason,
+        };
+        let record = record.map_err(|e| bad(e.to_string()))?;
+        let name = record.get(name_col).unwrap_or("").trim();
+        if name.is_empty() {
+            continue; // FER+ leaves the images it dropped without a name.
+        }
+        let vote = |col: usize| -> Result<f32, DatasetError> {
+            let text = record.get(col).unwrap_or("").trim();
+            text.parse::<f32>()
+                .ok()
+                .filter(|v| *v >= 0.0)
+                .ok_or_else(|| bad(format!("vote `{text}` is not a non-negative number")))
+        };
+        let mut emotion = [0.0; 7];
+        for (slot, &col) in emotion.iter_mut().zip(&emotion_cols) {
+            *slot = vote(col)?;
+        }
+        let other = other_cols.iter().map(|&c| vote(c)).sum::<Result<f32, _>>()?;
+        votes.insert(name.to_owned(), Votes { emotion, other });
+    }
+    Ok(votes)
+}
+
+/// Index of the largest value; the first one on ties.
+pub fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn majority_and_soft_labels_follow_votes() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let csv = dir.path().join("fer2013new.csv");
+        std::fs::write(
+            &csv,
+            "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n\
+             Training,fer0000000.png,2,8,0,0,0,0,0,0,0,0\n\
+             Training,fer0000001.png,0,0,0,0,0,0,0,0,2,8\n\
+             Training,,10,0,0,0,0,0,0,0,0,0\n",
+        )?;
+        let mut data = Dataset::new(super::super::fer2013_classes(), 1);
+        data.push(&[1], 0, "x/angry/fer0000000.png".into());
+        data.push(&[2], 0, "x/angry/fer0000001.png".into());
+        data.push(&[3], 0, "x/angry/Training_99.png".into());
+
+        let (majority, report) = relabel(&data, &csv, LabelMode::Majority)?;
+        assert_eq!(
+            report,
+            JoinReport { joined: 1, unmatched: 1, no_emotion: 1 }
+        );
+        assert_eq!(majority.labels, vec![3]); // happy
+        assert!(majority.soft.is_none());
+
+        let (soft, _) = relabel(&data, &csv, LabelMode::Soft)?;
+        let dist = soft.soft.ok_or("no soft labels")?;
+        assert!((dist[3] - 0.8).abs() < 1e-6 && (dist[6] - 0.2).abs() < 1e-6);
+
+        std::fs::write(&csv, "Usage,Image name,neutral\nTraining,a.png,1\n")?;
+        let err = relabel(&data, &csv, LabelMode::Soft).unwrap_err().to_string();
+        assert!(err.contains("happiness"), "{err}");
+        Ok(())
+    }
+}

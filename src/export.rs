@@ -1,0 +1,200 @@
+//! ONNX export of a trained network: burn-onnx writes the graph, we add the `emolens.*`
+//! metadata (DESIGN.md section 2), check that ONNX Runtime reproduces the network's logits, and
+//! only then move the file into place.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor, TensorData};
+use burn_onnx::export::{AxisSpec, InputSpec, OnnxExporter};
+use ndarray::Array4;
+use ort::session::Session;
+
+use crate::classifier::{Classifier, ClassifierError};
+use crate::model_meta::ModelMeta;
+use crate::train::net::{EmotionNet, FusedNet};
+
+/// Largest difference between burn's and ONNX Runtime's logits accepted as "the same model".
+pub const MAX_LOGIT_DIFFERENCE: f32 = 1e-4;
+
+/// Export failed; nothing was written at the output path.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// burn-onnx could not lower the network.
+    #[error("ONNX export: {0}")]
+    Lower(String),
+    /// The exported file does not load or run in ONNX Runtime.
+    #[error("the exported model does not load in ONNX Runtime: {0}")]
+    Load(#[from] ClassifierError),
+    /// ONNX Runtime computes something else than the trained network.
+    #[error("ONNX Runtime's logits differ from the trained network's by {0:e} (> {MAX_LOGIT_DIFFERENCE:e}); the export is wrong")]
+    Mismatch(f32),
+    /// The file cannot be written.
+    #[error("cannot write {path}: {source}; choose a writable output path with -o")]
+    Write {
+        /// The path that failed.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// What the export check measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExportCheck {
+    /// Images compared.
+    pub images: usize,
+    /// Largest absolute logit difference between burn and ONNX Runtime.
+    pub max_abs_diff: f32,
+}
+
+/// Writes `model` (in validation mode, on a plain device, BatchNorm folded into the convolutions)
+/// to `output` as ONNX with `meta`, whose
+/// first head's output name is set to the graph's output. `check` holds normalised images
+/// `[n, channels, height, width]` that both burn and ONNX Runtime must map to the same logits.
+///
+/// # Errors
+/// [`ExportError`]; the output path is untouched on error.
+pub fn export_onnx(
+    model: &EmotionNet,
+    mut meta: ModelMeta,
+    check: &Array4<f32>,
+    output: &Path,
+    env: &ort::environment::Environment,
+) -> Result<ExportCheck, ExportError> {
+    let device = Device::flex();
+    let shape = check.shape().to_vec();
+    let sample = |batch: usize| Tensor::<4>::zeros([batch, shape[1], shape[2], shape[3]], &device);
+    let spec = [InputSpec::new([
+        AxisSpec::dynamic("batch"),
+        AxisSpec::Static,
+        AxisSpec::Static,
+        AxisSpec::Static,
+    ])];
+    let fused = model.fuse();
+    let graph = OnnxExporter::new()
+        .export_dynamic(&fused, sample(1), sample(2), &spec, FusedNet::forward)
+        .map_err(|e| ExportError::Lower(e.to_string()))?
+        .into_bytes();
+
+    let output_name = {
+        let session = Session::builder(env)
+            .and_then(|mut b| b.commit_from_memory(&graph))
+            .map_err(ClassifierError::from)?;
+        match session.outputs() {
+            [only] => only.name().to_owned(),
+            outputs => return Err(ExportError::Lower(format!("{} outputs, expected 1", outputs.len()))),
+        }
+    };
+    if let Some(head) = meta.heads.first_mut() {
+        head.output = output_name;
+    }
+    let pairs = meta
+        .to_pairs()
+        .map_err(|e| ExportError::Lower(e.to_string()))?;
+    let bytes = with_metadata_props(graph, &pairs);
+
+    let mut classifier = Classifier::from_bytes(&bytes, env)?;
+    let expected = {
+        let data = TensorData::new(check.iter().copied().collect::<Vec<f32>>(), shape.clone());
+        model
+            .forward(Tensor::<4>::from_data(data, &device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| ExportError::Lower(format!("{e:?}")))?
+    };
+    let actual = classifier.logits(check.view())?.swap_remove(0);
+    let max_abs_diff = actual
+        .iter()
+        .zip(&expected)
+        .map(|(a, e)| (a - e).abs())
+        .fold(0.0f32, f32::max);
+    if !(max_abs_diff <= MAX_LOGIT_DIFFERENCE) {
+        return Err(ExportError::Mismatch(max_abs_diff));
+    }
+    write_atomically(output, &bytes)?;
+    Ok(ExportCheck {
+        images: shape[0],
+        max_abs_diff,
+    })
+}
+
+/// Writes `bytes` to a temporary name beside `path`, then renames it, so that `path` is either
+/// absent, the old file, or the complete new one.
+///
+/// # Errors
+/// [`ExportError::Write`] naming the path.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    let failed = |source| ExportError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, bytes).map_err(failed)?;
+    std::fs::rename(&partial, path).map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        failed(e)
+    })
+}
+
+/// `ModelProto.metadata_props` is field 14, repeated `StringStringEntryProto {key = 1, value = 2}`.
+const METADATA_PROPS_FIELD: u64 = 14;
+/// Protobuf wire type of strings and embedded messages.
+const LENGTH_DELIMITED: u64 = 2;
+
+/// Appends `metadata_props` entries to a serialized ONNX `ModelProto`. Protobuf merges repeated
+/// fields by concatenation, so appended entries are read as part of the message.
+pub fn with_metadata_props(mut model: Vec<u8>, pairs: &[(String, String)]) -> Vec<u8> {
+    for (key, value) in pairs {
+        let mut entry = Vec::with_capacity(key.len() + value.len() + 8);
+        put_bytes_field(&mut entry, 1, key.as_bytes());
+        put_bytes_field(&mut entry, 2, value.as_bytes());
+        put_bytes_field(&mut model, METADATA_PROPS_FIELD, &entry);
+    }
+    model
+}
+
+fn put_bytes_field(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+    put_varint(out, (field << 3) | LENGTH_DELIMITED);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_match_the_protobuf_encoding() {
+        let mut out = Vec::new();
+        put_varint(&mut out, 300);
+        assert_eq!(out, [0xac, 0x02]);
+    }
+
+    #[test]
+    fn metadata_entry_is_field_14() {
+        let bytes = with_metadata_props(Vec::new(), &[("k".into(), "v".into())]);
+        assert_eq!(bytes, [0x72, 6, 0x0a, 1, b'k', 0x12, 1, b'v']);
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_partial_file() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("m.onnx");
+        write_atomically(&path, b"abc")?;
+        assert_eq!(std::fs::read(&path)?, b"abc");
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
+        let err = write_atomically(&dir.path().join("missing/m.onnx"), b"x").unwrap_err();
+        assert!(err.to_string().contains("missing/m.onnx"), "{err}");
+        Ok(())
+    }
+}

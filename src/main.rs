@@ -1,0 +1,14 @@
+//! The `emolens` command: parse, run, report the error chain, exit with its code.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = emolens::cli::Cli::parse();
+    match emolens::cli::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

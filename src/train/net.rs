@@ -1,0 +1,191 @@
+//! The emotion CNN trained by `emolens train`: four VGG-style blocks (two 3x3 convolutions with
+//! BatchNorm and ReLU, then 2x2 max pooling) of 32/64/128/256 channels, then a dropout-regularised
+//! two-layer classifier. 48x48 input gives a 3x3x256 feature map.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+/// Name written into the model's provenance.
+pub const ARCHITECTURE: &str = "vgg4-32-64-128-256";
+
+/// Channels of the four convolution blocks.
+const BLOCK_CHANNELS: [usize; 4] = [32, 64, 128, 256];
+/// Width of the hidden fully connected layer.
+const HIDDEN_UNITS: usize = 256;
+/// Each block halves the image side.
+const DOWNSCALE: usize = 1 << BLOCK_CHANNELS.len();
+
+/// Shape of the network.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NetConfig {
+    /// Input channels (1 = gray).
+    pub channels: usize,
+    /// Input side in pixels; a multiple of 16.
+    pub size: usize,
+    /// Number of classes.
+    pub classes: usize,
+    /// Dropout probability before each fully connected layer.
+    pub dropout: f64,
+}
+
+/// Two 3x3 convolutions with BatchNorm and ReLU, then 2x2 max pooling.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv1: Conv2d,
+    norm1: BatchNorm,
+    conv2: Conv2d,
+    norm2: BatchNorm,
+    pool: MaxPool2d,
+}
+
+impl ConvBlock {
+    fn new(input: usize, output: usize, device: &Device) -> Self {
+        let conv = |i, o| {
+            Conv2dConfig::new([i, o], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_bias(false)
+                .init(device)
+        };
+        Self {
+            conv1: conv(input, output),
+            norm1: BatchNormConfig::new(output).init(device),
+            conv2: conv(output, output),
+            norm2: BatchNormConfig::new(output).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = relu(self.norm1.forward(self.conv1.forward(x)));
+        let x = relu(self.norm2.forward(self.conv2.forward(x)));
+        self.pool.forward(x)
+    }
+}
+
+/// The emotion classifier; `forward` returns logits.
+#[derive(Module, Debug)]
+pub struct EmotionNet {
+    blocks: Vec<ConvBlock>,
+    dropout: Dropout,
+    hidden: Linear,
+    output: Linear,
+}
+
+impl EmotionNet {
+    /// A freshly initialised network on `device`.
+    pub fn new(config: &NetConfig, device: &Device) -> Self {
+        let mut blocks = Vec::with_capacity(BLOCK_CHANNELS.len());
+        let mut input = config.channels;
+        for &output in &BLOCK_CHANNELS {
+            blocks.push(ConvBlock::new(input, output, device));
+            input = output;
+        }
+        let side = config.size / DOWNSCALE;
+        Self {
+            blocks,
+            dropout: DropoutConfig::new(config.dropout).init(),
+            hidden: LinearConfig::new(input * side * side, HIDDEN_UNITS).init(device),
+            output: LinearConfig::new(HIDDEN_UNITS, config.classes).init(device),
+        }
+    }
+
+    /// Logits `[batch, classes]` of images `[batch, channels, size, size]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = images;
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let [batch, channels, height, width] = x.dims();
+        let x = x.reshape([batch, channels * height * width]);
+        let x = relu(self.hidden.forward(self.dropout.forward(x)));
+        self.output.forward(self.dropout.forward(x))
+    }
+}
+
+/// The network for inference, with each BatchNorm folded into the convolution before it:
+/// `w' = w * gamma / sqrt(var + eps)`, `b' = beta - mean * gamma / sqrt(var + eps)`. Same outputs
+/// as [`EmotionNet`] in validation mode, fewer operations, and no running statistics, which
+/// burn-onnx cannot capture twice for a dynamic batch axis.
+#[derive(Module, Debug)]
+pub struct FusedNet {
+    blocks: Vec<FusedBlock>,
+    hidden: Linear,
+    output: Linear,
+}
+
+/// A [`ConvBlock`] with its BatchNorms folded in.
+#[derive(Module, Debug)]
+pub struct FusedBlock {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    pool: MaxPool2d,
+}
+
+impl FusedBlock {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = relu(self.conv1.forward(x));
+        self.pool.forward(relu(self.conv2.forward(x)))
+    }
+}
+
+/// A convolution without bias followed by `norm`, as one convolution with bias.
+fn fold(conv: &Conv2d, norm: &BatchNorm) -> Conv2d {
+    let scale = norm
+        .gamma
+        .val()
+        .div(norm.running_var.value().add_scalar(norm.epsilon).sqrt());
+    let [out_channels] = scale.dims();
+    let weight = conv.weight.val().mul(scale.clone().reshape([out_channels, 1, 1, 1]));
+    let bias = norm.beta.val().sub(norm.running_mean.value().mul(scale));
+    Conv2d {
+        weight: Param::from_tensor(weight),
+        bias: Some(Param::from_tensor(bias)),
+        stride: conv.stride,
+        kernel_size: conv.kernel_size,
+        dilation: conv.dilation,
+        groups: conv.groups,
+        padding: conv.padding.clone(),
+    }
+}
+
+impl EmotionNet {
+    /// The same network with BatchNorm folded into the convolutions, for export. Call it on a
+    /// network in validation mode.
+    pub fn fuse(&self) -> FusedNet {
+        FusedNet {
+            blocks: self
+                .blocks
+                .iter()
+                .map(|b| FusedBlock {
+                    conv1: fold(&b.conv1, &b.norm1),
+                    conv2: fold(&b.conv2, &b.norm2),
+                    pool: b.pool.clone(),
+                })
+                .collect(),
+            hidden: self.hidden.clone(),
+            output: self.output.clone(),
+        }
+    }
+}
+
+impl FusedNet {
+    /// Logits `[batch, classes]` of images `[batch, channels, size, size]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = images;
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let [batch, channels, height, width] = x.dims();
+        let x = x.reshape([batch, channels * height * width]);
+        self.output.forward(relu(self.hidden.forward(x)))
+    }
+}
+
+/// Whether `size` fits the network (the blocks halve it four times).
+pub fn supports_size(size: usize) -> bool {
+    size >= DOWNSCALE && size % DOWNSCALE == 0
+}

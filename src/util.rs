@@ -1,0 +1,65 @@
+//! Small helpers with no better home: dates for provenance, locating bundled files.
+
+use std::path::PathBuf;
+
+/// File name of the default emotion model in `models/`.
+pub const DEFAULT_MODEL_FILE: &str = "emolens-fer2013.onnx";
+
+/// Today's UTC date as `YYYY-MM-DD`.
+pub fn utc_date() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Folders searched for bundled files (`models/`, `cascades/`), in order: the install folder
+/// of `scripts/setup.sh`, the source tree the binary was built in, the current folder.
+pub fn data_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(install) = crate::ort_runtime::install_dir().and_then(|d| d.parent().map(PathBuf::from)) {
+        dirs.push(install);
+    }
+    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dirs.push(PathBuf::from("."));
+    dirs
+}
+
+/// The shipped default model, wherever it is found first, or where it should be.
+pub fn default_model_path() -> PathBuf {
+    let candidates: Vec<PathBuf> = data_dirs()
+        .into_iter()
+        .map(|d| d.join("models").join(DEFAULT_MODEL_FILE))
+        .collect();
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("models").join(DEFAULT_MODEL_FILE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(20_779), (2026, 11, 22));
+    }
+}
