@@ -73,7 +73,13 @@ impl Warp {
 }
 
 /// Writes an augmented copy of `src` (`[size, size]` u8) into `out` as f32 in 0..=255.
-pub fn augment(src: &[u8], size: usize, config: &AugmentConfig, rng: &mut impl Rng, out: &mut [f32]) {
+pub fn augment(
+    src: &[u8],
+    size: usize,
+    config: &AugmentConfig,
+    rng: &mut impl Rng,
+    out: &mut [f32],
+) {
     let side = size as f32;
     let mut uniform = |range: f32| {
         if range > 0.0 {
@@ -84,7 +90,10 @@ pub fn augment(src: &[u8], size: usize, config: &AugmentConfig, rng: &mut impl R
     };
     let warp = Warp {
         rotation_deg: uniform(config.max_rotation_deg),
-        shift: [uniform(config.max_shift * side), uniform(config.max_shift * side)],
+        shift: [
+            uniform(config.max_shift * side),
+            uniform(config.max_shift * side),
+        ],
         scale: 1.0 + uniform(config.max_zoom),
         flip: false,
     };
@@ -104,13 +113,37 @@ pub fn augment(src: &[u8], size: usize, config: &AugmentConfig, rng: &mut impl R
 /// mirror, then mirrored and plain copies shifted by 2 px and zoomed by 5 %.
 pub const TTA_VIEWS: [Warp; 8] = [
     Warp::IDENTITY,
-    Warp { flip: true, ..Warp::IDENTITY },
-    Warp { shift: [2.0, 0.0], ..Warp::IDENTITY },
-    Warp { flip: true, shift: [-2.0, 0.0], ..Warp::IDENTITY },
-    Warp { shift: [0.0, 2.0], ..Warp::IDENTITY },
-    Warp { flip: true, shift: [0.0, -2.0], ..Warp::IDENTITY },
-    Warp { scale: 1.05, ..Warp::IDENTITY },
-    Warp { flip: true, scale: 1.05, ..Warp::IDENTITY },
+    Warp {
+        flip: true,
+        ..Warp::IDENTITY
+    },
+    Warp {
+        shift: [2.0, 0.0],
+        ..Warp::IDENTITY
+    },
+    Warp {
+        flip: true,
+        shift: [-2.0, 0.0],
+        ..Warp::IDENTITY
+    },
+    Warp {
+        shift: [0.0, 2.0],
+        ..Warp::IDENTITY
+    },
+    Warp {
+        flip: true,
+        shift: [0.0, -2.0],
+        ..Warp::IDENTITY
+    },
+    Warp {
+        scale: 1.05,
+        ..Warp::IDENTITY
+    },
+    Warp {
+        flip: true,
+        scale: 1.05,
+        ..Warp::IDENTITY
+    },
 ];
 
 /// Writes `src` (`[size, size]` u8) changed by `warp` into `out` as f32 in 0..=255, sampling
@@ -186,11 +219,21 @@ mod tests {
         let flat = vec![100u8; SIZE * SIZE];
         let mut out = vec![0.0; SIZE * SIZE];
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-        let geometry_only = AugmentConfig { brightness: 0.0, contrast: 0.0, ..AugmentConfig::DEFAULT };
+        let geometry_only = AugmentConfig {
+            brightness: 0.0,
+            contrast: 0.0,
+            ..AugmentConfig::DEFAULT
+        };
         for _ in 0..50 {
             augment(&flat, SIZE, &geometry_only, &mut rng, &mut out);
             assert!(out.iter().all(|p| (p - 100.0).abs() < 1e-3));
-            augment(&gradient(), SIZE, &AugmentConfig::DEFAULT, &mut rng, &mut out);
+            augment(
+                &gradient(),
+                SIZE,
+                &AugmentConfig::DEFAULT,
+                &mut rng,
+                &mut out,
+            );
             assert!(out.iter().all(|p| (0.0..=255.0).contains(p)));
         }
     }

@@ -29,8 +29,24 @@ fn colour(bgr: [f64; 3]) -> Scalar {
     Scalar::new(bgr[0], bgr[1], bgr[2], 0.0)
 }
 
-fn text(img: &mut Mat, label: &str, at: (i32, i32), scale: f64, bgr: [f64; 3]) -> opencv::Result<()> {
-    imgproc::put_text(img, label, Point::new(at.0, at.1), FONT, scale, colour(bgr), 1, imgproc::LINE_AA, false)
+fn text(
+    img: &mut Mat,
+    label: &str,
+    at: (i32, i32),
+    scale: f64,
+    bgr: [f64; 3],
+) -> opencv::Result<()> {
+    imgproc::put_text(
+        img,
+        label,
+        Point::new(at.0, at.1),
+        FONT,
+        scale,
+        colour(bgr),
+        1,
+        imgproc::LINE_AA,
+        false,
+    )
 }
 
 /// Draws panels of line charts stacked vertically (one per `(title, series)`) and writes a PNG.
@@ -65,7 +81,12 @@ fn draw_panel(img: &mut Mat, top: i32, title: &str, series: &[Series<'_>]) -> op
     if y1 - y0 < 1e-9 {
         y1 = y0 + 1.0;
     }
-    let area = Rect::new(MARGIN, top + MARGIN / 2 + 10, PANEL.0 - 2 * MARGIN, PANEL.1 - MARGIN - 30);
+    let area = Rect::new(
+        MARGIN,
+        top + MARGIN / 2 + 10,
+        PANEL.0 - 2 * MARGIN,
+        PANEL.1 - MARGIN - 30,
+    );
     imgproc::rectangle(img, area, colour(GREY), 1, imgproc::LINE_8, 0)?;
     text(img, title, (MARGIN, top + 22), 0.6, BLACK)?;
     let to_px = |x: f64, y: f64| {
@@ -75,19 +96,51 @@ fn draw_panel(img: &mut Mat, top: i32, title: &str, series: &[Series<'_>]) -> op
         )
     };
     text(img, &format!("{y1:.3}"), (2, area.y + 10), 0.4, GREY)?;
-    text(img, &format!("{y0:.3}"), (2, area.y + area.height), 0.4, GREY)?;
-    text(img, &format!("{x0:.0}"), (area.x, area.y + area.height + 15), 0.4, GREY)?;
-    text(img, &format!("{x1:.0}"), (area.x + area.width - 20, area.y + area.height + 15), 0.4, GREY)?;
+    text(
+        img,
+        &format!("{y0:.3}"),
+        (2, area.y + area.height),
+        0.4,
+        GREY,
+    )?;
+    text(
+        img,
+        &format!("{x0:.0}"),
+        (area.x, area.y + area.height + 15),
+        0.4,
+        GREY,
+    )?;
+    text(
+        img,
+        &format!("{x1:.0}"),
+        (area.x + area.width - 20, area.y + area.height + 15),
+        0.4,
+        GREY,
+    )?;
     for (index, s) in series.iter().enumerate() {
         let points: Vector<Point> = s.points.iter().map(|&(x, y)| to_px(x, y)).collect();
         let mut contours = Vector::<Vector<Point>>::new();
         contours.push(points.clone());
-        imgproc::polylines(img, &contours, false, colour(s.colour), 2, imgproc::LINE_AA, 0)?;
+        imgproc::polylines(
+            img,
+            &contours,
+            false,
+            colour(s.colour),
+            2,
+            imgproc::LINE_AA,
+            0,
+        )?;
         for p in &points {
             imgproc::circle(img, p, 3, colour(s.colour), -1, imgproc::LINE_AA, 0)?;
         }
         let legend_y = top + 22 + 18 * i32::try_from(index).unwrap_or(0);
-        text(img, s.name, (PANEL.0 - MARGIN - 120, legend_y), 0.5, s.colour)?;
+        text(
+            img,
+            s.name,
+            (PANEL.0 - MARGIN - 120, legend_y),
+            0.5,
+            s.colour,
+        )?;
     }
     Ok(())
 }
@@ -102,26 +155,76 @@ const LABEL_SPACE: i32 = 90;
 ///
 /// # Errors
 /// OpenCV's error when drawing or writing fails.
-pub fn confusion_matrix(path: &Path, labels: &[String], counts: &[Vec<usize>]) -> opencv::Result<()> {
+pub fn confusion_matrix(
+    path: &Path,
+    labels: &[String],
+    counts: &[Vec<usize>],
+) -> opencv::Result<()> {
     let n = i32::try_from(labels.len()).unwrap_or(0);
     let side = LABEL_SPACE + n * CELL + 10;
     let mut img = Mat::new_rows_cols_with_default(side + 20, side, CV_8UC3, colour(WHITE))?;
-    text(&mut img, "true \\ predicted (row share)", (4, 16), 0.45, BLACK)?;
+    text(
+        &mut img,
+        "true \\ predicted (row share)",
+        (4, 16),
+        0.45,
+        BLACK,
+    )?;
     for (r, row) in counts.iter().enumerate() {
         let total: usize = row.iter().sum();
         let ri = i32::try_from(r).unwrap_or(0);
-        text(&mut img, &labels[r], (4, LABEL_SPACE + 20 + ri * CELL + CELL / 2), 0.45, BLACK)?;
-        text(&mut img, &labels[r], (LABEL_SPACE + ri * CELL + 4, LABEL_SPACE + 10), 0.4, BLACK)?;
+        text(
+            &mut img,
+            &labels[r],
+            (4, LABEL_SPACE + 20 + ri * CELL + CELL / 2),
+            0.45,
+            BLACK,
+        )?;
+        text(
+            &mut img,
+            &labels[r],
+            (LABEL_SPACE + ri * CELL + 4, LABEL_SPACE + 10),
+            0.4,
+            BLACK,
+        )?;
         for (c, &count) in row.iter().enumerate() {
-            let share = if total > 0 { count as f64 / total as f64 } else { 0.0 };
+            let share = if total > 0 {
+                count as f64 / total as f64
+            } else {
+                0.0
+            };
             let ci = i32::try_from(c).unwrap_or(0);
-            let cell = Rect::new(LABEL_SPACE + ci * CELL, LABEL_SPACE + 20 + ri * CELL, CELL, CELL);
+            let cell = Rect::new(
+                LABEL_SPACE + ci * CELL,
+                LABEL_SPACE + 20 + ri * CELL,
+                CELL,
+                CELL,
+            );
             let shade = 255.0 * (1.0 - share);
-            imgproc::rectangle(&mut img, cell, colour([255.0, shade, shade]), -1, imgproc::LINE_8, 0)?;
+            imgproc::rectangle(
+                &mut img,
+                cell,
+                colour([255.0, shade, shade]),
+                -1,
+                imgproc::LINE_8,
+                0,
+            )?;
             imgproc::rectangle(&mut img, cell, colour(GREY), 1, imgproc::LINE_8, 0)?;
             let ink = if share > 0.5 { WHITE } else { BLACK };
-            text(&mut img, &count.to_string(), (cell.x + 6, cell.y + 28), 0.5, ink)?;
-            text(&mut img, &format!("{:.0}%", share * 100.0), (cell.x + 6, cell.y + 52), 0.45, ink)?;
+            text(
+                &mut img,
+                &count.to_string(),
+                (cell.x + 6, cell.y + 28),
+                0.5,
+                ink,
+            )?;
+            text(
+                &mut img,
+                &format!("{:.0}%", share * 100.0),
+                (cell.x + 6, cell.y + 52),
+                0.45,
+                ink,
+            )?;
         }
     }
     write_png(path, &img)
@@ -129,7 +232,10 @@ pub fn confusion_matrix(path: &Path, labels: &[String], counts: &[Vec<usize>]) -
 
 fn write_png(path: &Path, img: &Mat) -> opencv::Result<()> {
     let name = path.to_str().ok_or_else(|| {
-        opencv::Error::new(opencv::core::StsBadArg, format!("{}: path is not UTF-8", path.display()))
+        opencv::Error::new(
+            opencv::core::StsBadArg,
+            format!("{}: path is not UTF-8", path.display()),
+        )
     })?;
     if imgcodecs::imwrite(name, img, &Vector::new())? {
         Ok(())

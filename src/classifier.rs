@@ -44,7 +44,10 @@ impl Classifier {
     ///
     /// # Errors
     /// As [`Classifier::load`].
-    pub fn from_bytes(bytes: &[u8], env: &ort::environment::Environment) -> Result<Self, ClassifierError> {
+    pub fn from_bytes(
+        bytes: &[u8],
+        env: &ort::environment::Environment,
+    ) -> Result<Self, ClassifierError> {
         let session = Session::builder(env)?.commit_from_memory(bytes)?;
         Self::from_session(session)
     }
@@ -68,7 +71,10 @@ impl Classifier {
         match input.dtype() {
             ValueType::Tensor { shape, .. }
                 if shape.len() == 4
-                    && shape.iter().zip(expected).all(|(&d, e)| d == e || d < 0 || e < 0) => {}
+                    && shape
+                        .iter()
+                        .zip(expected)
+                        .all(|(&d, e)| d == e || d < 0 || e < 0) => {}
             other => {
                 return Err(ClassifierError::Shape(format!(
                     "input `{}` is {other:?}, metadata says [batch, {}, {}, {}]",
@@ -85,7 +91,11 @@ impl Classifier {
                 return Err(ClassifierError::Shape(format!(
                     "no output named `{}` (outputs: {:?})",
                     head.output,
-                    session.outputs().iter().map(|o| o.name()).collect::<Vec<_>>()
+                    session
+                        .outputs()
+                        .iter()
+                        .map(|o| o.name())
+                        .collect::<Vec<_>>()
                 )));
             }
         }
@@ -113,12 +123,14 @@ impl Classifier {
         Array4::zeros((batch, p.channels, p.size[1], p.size[0]))
     }
 
-    /// Normalises raw pixel values (0..=255, laid out as the input wants) into `out`.
+    /// Normalises raw pixel values (0..=255) of one or more images, laid out as the input wants
+    /// (`[n, channels, height, width]`), into `out`.
     pub fn normalise(&self, pixels: &[f32], out: &mut [f32]) {
         let p = &self.meta.preprocess;
         let plane = p.size[0] * p.size[1];
-        for (c, (src, dst)) in pixels.chunks(plane).zip(out.chunks_mut(plane)).enumerate() {
-            let (mean, std) = (p.mean[c], p.std[c]);
+        for (index, (src, dst)) in pixels.chunks(plane).zip(out.chunks_mut(plane)).enumerate() {
+            let channel = index % p.channels;
+            let (mean, std) = (p.mean[channel], p.std[channel]);
             for (d, s) in dst.iter_mut().zip(src) {
                 *d = (s * p.scale - mean) / std;
             }
@@ -129,10 +141,15 @@ impl Classifier {
     ///
     /// # Errors
     /// [`ClassifierError`] when ONNX Runtime fails or an output has the wrong width.
-    pub fn logits(&mut self, input: ArrayView4<'_, f32>) -> Result<Vec<Array2<f32>>, ClassifierError> {
+    pub fn logits(
+        &mut self,
+        input: ArrayView4<'_, f32>,
+    ) -> Result<Vec<Array2<f32>>, ClassifierError> {
         let batch = input.shape()[0];
         let tensor = TensorRef::from_array_view(input)?;
-        let outputs = self.session.run(ort::inputs![self.input_name.as_str() => tensor])?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_name.as_str() => tensor])?;
         let mut result = Vec::with_capacity(self.meta.heads.len());
         for head in &self.meta.heads {
             let array = outputs[head.output.as_str()].try_extract_array::<f32>()?;
@@ -157,7 +174,10 @@ impl Classifier {
     ///
     /// # Errors
     /// As [`Classifier::logits`].
-    pub fn emotion_probs(&mut self, input: ArrayView4<'_, f32>) -> Result<Array2<f32>, ClassifierError> {
+    pub fn emotion_probs(
+        &mut self,
+        input: ArrayView4<'_, f32>,
+    ) -> Result<Array2<f32>, ClassifierError> {
         let index = self
             .meta
             .heads

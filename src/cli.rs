@@ -133,9 +133,16 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn in_unit_range(name: &str, value: f64, inclusive_zero: bool) -> Result<()> {
-    let ok = if inclusive_zero { (0.0..1.0).contains(&value) } else { value > 0.0 && value < 1.0 };
+    let ok = if inclusive_zero {
+        (0.0..1.0).contains(&value)
+    } else {
+        value > 0.0 && value < 1.0
+    };
     if !ok {
-        bail!("{name} {value} is out of range: use a value in {}0, 1)", if inclusive_zero { "[" } else { "(" });
+        bail!(
+            "{name} {value} is out of range: use a value in {}0, 1)",
+            if inclusive_zero { "[" } else { "(" }
+        );
     }
     Ok(())
 }
@@ -188,7 +195,11 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
         label_smoothing: args.label_smoothing,
         patience: args.patience,
         class_weights: args.class_weights,
-        augment: if args.no_augment { AugmentConfig::NONE } else { AugmentConfig::DEFAULT },
+        augment: if args.no_augment {
+            AugmentConfig::NONE
+        } else {
+            AugmentConfig::DEFAULT
+        },
         seed: args.seed,
         size: DEFAULT_IMAGE_SIZE,
         max_steps_per_epoch: args.max_steps,
@@ -202,7 +213,11 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
 /// Says which value is invalid and what is valid.
 pub fn evaluate_config(args: EvaluateArgs, ort_lib: Option<PathBuf>) -> Result<EvaluateConfig> {
     if args.tta == 0 || args.tta > TTA_VIEWS.len() {
-        bail!("--tta {} is out of range: use 1 (off) to {}", args.tta, TTA_VIEWS.len());
+        bail!(
+            "--tta {} is out of range: use 1 (off) to {}",
+            args.tta,
+            TTA_VIEWS.len()
+        );
     }
     if let Some(json) = &args.json {
         check_writable_output(json, "json")?;
@@ -225,18 +240,30 @@ pub fn evaluate_config(args: EvaluateArgs, ort_lib: Option<PathBuf>) -> Result<E
 /// read-only, or it is a folder.
 fn check_writable_output(path: &Path, extension: &str) -> Result<()> {
     if path.is_dir() {
-        bail!("{}: is a folder; give a file name such as out.{extension}", path.display());
+        bail!(
+            "{}: is a folder; give a file name such as out.{extension}",
+            path.display()
+        );
     }
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
     if !parent.is_dir() {
-        bail!("{}: folder {} does not exist; create it or choose another path", path.display(), parent.display());
+        bail!(
+            "{}: folder {} does not exist; create it or choose another path",
+            path.display(),
+            parent.display()
+        );
     }
     let probe = parent.join(format!(".emolens-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .with_context(|| format!("{}: folder {} is not writable; choose another path", path.display(), parent.display()))?;
+    std::fs::write(&probe, b"").with_context(|| {
+        format!(
+            "{}: folder {} is not writable; choose another path",
+            path.display(),
+            parent.display()
+        )
+    })?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }

@@ -58,30 +58,41 @@ pub struct EvaluationJson<'a> {
 /// # Errors
 /// A model or dataset that cannot be loaded, or an output that cannot be written.
 pub fn run(config: &EvaluateConfig) -> Result<Report> {
+    let env = crate::ort_runtime::environment(config.ort_lib.as_deref())?;
     if !config.model.is_file() {
         bail!(
             "{}: model not found; give --model MODEL.onnx or train one (see README, Models)",
             config.model.display()
         );
     }
-    let env = crate::ort_runtime::environment(config.ort_lib.as_deref())?;
     let mut classifier = Classifier::load(&config.model, &env)
         .with_context(|| format!("loading model {}", config.model.display()))?;
     let labels = classifier.emotion_head()?.labels.clone();
     let p = classifier.meta().preprocess.clone();
     if p.size[0] != p.size[1] {
-        bail!("{}: non-square inputs ({:?}) are not supported by evaluate", config.model.display(), p.size);
+        bail!(
+            "{}: non-square inputs ({:?}) are not supported by evaluate",
+            config.model.display(),
+            p.size
+        );
     }
     let mut data = config
         .data
         .load(Some(&labels), p.size[0])
         .with_context(|| format!("loading evaluation data {}", config.data))?;
     if data.resized > 0 {
-        eprintln!("note: {} images were not {}x{} and were resized", data.resized, p.size[0], p.size[1]);
+        eprintln!(
+            "note: {} images were not {}x{} and were resized",
+            data.resized, p.size[0], p.size[1]
+        );
     }
     if let Some(votes) = &config.ferplus {
         let (relabelled, report) = ferplus::relabel(&data, votes, LabelMode::Majority)?;
-        eprintln!("FER+: {} relabelled, {} left out", report.joined, report.unmatched + report.no_emotion);
+        eprintln!(
+            "FER+: {} relabelled, {} left out",
+            report.joined,
+            report.unmatched + report.no_emotion
+        );
         data = relabelled;
     }
 
@@ -109,7 +120,8 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
                 classifier.normalise(&gray, out);
             }
             let started = Instant::now();
-            let probs = classifier.emotion_probs(batch.slice(ndarray::s![..chunk.len(), .., .., ..]))?;
+            let probs =
+                classifier.emotion_probs(batch.slice(ndarray::s![..chunk.len(), .., .., ..]))?;
             inference_seconds += started.elapsed().as_secs_f64();
             for (s, p) in summed.iter_mut().zip(probs.iter()) {
                 *s += p;

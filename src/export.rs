@@ -82,7 +82,12 @@ pub fn export_onnx(
             .map_err(ClassifierError::from)?;
         match session.outputs() {
             [only] => only.name().to_owned(),
-            outputs => return Err(ExportError::Lower(format!("{} outputs, expected 1", outputs.len()))),
+            outputs => {
+                return Err(ExportError::Lower(format!(
+                    "{} outputs, expected 1",
+                    outputs.len()
+                )))
+            }
         }
     };
     if let Some(head) = meta.heads.first_mut() {

@@ -98,7 +98,11 @@ impl ConfusionMatrix {
         Report {
             accuracy,
             labels: labels.to_vec(),
-            per_class: labels.iter().cloned().zip(per_class.iter().copied()).collect(),
+            per_class: labels
+                .iter()
+                .cloned()
+                .zip(per_class.iter().copied())
+                .collect(),
             macro_avg: mean(&|_| 1.0),
             micro_avg: scores(correct, total, total),
             weighted_avg: mean(&|s| s.support as f64),
@@ -134,12 +138,26 @@ fn scores(true_positives: usize, predicted: usize, support: usize) -> Scores {
 impl Report {
     /// The per-class table and the confusion matrix as aligned text.
     pub fn to_table(&self) -> String {
-        let width = self.labels.iter().map(String::len).max().unwrap_or(5).max(12);
+        let width = self
+            .labels
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(5)
+            .max(12);
         let mut out = String::new();
         let _ = writeln!(out, "accuracy {:.4}\n", self.accuracy);
-        let _ = writeln!(out, "{:>width$} {:>9} {:>9} {:>9} {:>8}", "", "precision", "recall", "f1", "support");
+        let _ = writeln!(
+            out,
+            "{:>width$} {:>9} {:>9} {:>9} {:>8}",
+            "", "precision", "recall", "f1", "support"
+        );
         let mut row = |name: &str, s: &Scores| {
-            let _ = writeln!(out, "{name:>width$} {:>9.4} {:>9.4} {:>9.4} {:>8}", s.precision, s.recall, s.f1, s.support);
+            let _ = writeln!(
+                out,
+                "{name:>width$} {:>9.4} {:>9.4} {:>9.4} {:>8}",
+                s.precision, s.recall, s.f1, s.support
+            );
         };
         for label in &self.labels {
             if let Some(s) = self.per_class.get(label) {
@@ -150,7 +168,13 @@ impl Report {
         row("micro avg", &self.micro_avg);
         row("weighted avg", &self.weighted_avg);
         let _ = writeln!(out, "\nconfusion matrix (rows: true, columns: predicted)");
-        let cell = self.labels.iter().map(String::len).max().unwrap_or(5).max(6);
+        let cell = self
+            .labels
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(5)
+            .max(6);
         let _ = write!(out, "{:>width$}", "");
         for label in &self.labels {
             let _ = write!(out, " {label:>cell$}");
@@ -176,12 +200,26 @@ mod tests {
     #[test]
     fn matches_hand_computed_values() {
         let mut m = ConfusionMatrix::new(3);
-        for (t, p) in [(0, 0), (0, 0), (0, 0), (0, 1), (1, 1), (1, 1), (1, 2), (2, 2), (2, 2), (2, 0)] {
+        for (t, p) in [
+            (0, 0),
+            (0, 0),
+            (0, 0),
+            (0, 1),
+            (1, 1),
+            (1, 1),
+            (1, 2),
+            (2, 2),
+            (2, 2),
+            (2, 0),
+        ] {
             m.add(t, p);
         }
         let labels: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let r = m.report(&labels);
-        assert_eq!(r.confusion, vec![vec![3, 1, 0], vec![0, 2, 1], vec![1, 0, 2]]);
+        assert_eq!(
+            r.confusion,
+            vec![vec![3, 1, 0], vec![0, 2, 1], vec![1, 0, 2]]
+        );
         assert!((r.accuracy - 0.7).abs() < 1e-12);
         let a = r.per_class["a"];
         assert!((a.precision - 0.75).abs() < 1e-12 && (a.recall - 0.75).abs() < 1e-12);

@@ -129,8 +129,10 @@ impl ModelMeta {
             KEY_PREPROCESS,
             &lookup(KEY_PREPROCESS).ok_or(MetaError::Missing(KEY_PREPROCESS))?,
         )?;
-        let heads: Vec<Head> =
-            parse(KEY_HEADS, &lookup(KEY_HEADS).ok_or(MetaError::Missing(KEY_HEADS))?)?;
+        let heads: Vec<Head> = parse(
+            KEY_HEADS,
+            &lookup(KEY_HEADS).ok_or(MetaError::Missing(KEY_HEADS))?,
+        )?;
         let views: Views = match lookup(KEY_VIEWS) {
             Some(text) => parse(KEY_VIEWS, &text)?,
             None => Views::new(),
@@ -165,7 +167,10 @@ impl ModelMeta {
             pairs.push((KEY_VIEWS.to_owned(), serde_json::to_string(&self.views)?));
         }
         if let Some(provenance) = &self.provenance {
-            pairs.push((KEY_PROVENANCE.to_owned(), serde_json::to_string(provenance)?));
+            pairs.push((
+                KEY_PROVENANCE.to_owned(),
+                serde_json::to_string(provenance)?,
+            ));
         }
         Ok(pairs)
     }
@@ -184,7 +189,10 @@ impl ModelMeta {
     fn validate(&self) -> Result<(), MetaError> {
         let p = &self.preprocess;
         if p.size[0] == 0 || p.size[1] == 0 {
-            return Err(MetaError::Invalid(format!("input size {:?} is empty", p.size)));
+            return Err(MetaError::Invalid(format!(
+                "input size {:?} is empty",
+                p.size
+            )));
         }
         if p.channels != 1 && p.channels != 3 {
             return Err(MetaError::Invalid(format!(

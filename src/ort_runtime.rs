@@ -20,7 +20,9 @@ pub fn install_dir() -> Option<PathBuf> {
     let data_home = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
+        })?;
     Some(data_home.join("emolens").join("onnxruntime"))
 }
 
@@ -63,7 +65,10 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, OrtLoadError> {
     if let Some(dir) = install_dir() {
         candidates.push(dir.join(library_name()));
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_owned)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_owned))
+    {
         candidates.push(dir.join(library_name()));
     }
     candidates
@@ -109,7 +114,12 @@ pub fn environment(explicit: Option<&Path>) -> Result<ort::environment::Environm
     let created = ENVIRONMENT.get_or_init(|| {
         ort::init_from(&path)
             .map_err(|e| e.to_string())
-            .and_then(|builder| builder.with_name("emolens").build().map_err(|e| e.to_string()))
+            .and_then(|builder| {
+                builder
+                    .with_name("emolens")
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
     });
     created
         .clone()

@@ -31,7 +31,9 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// of `scripts/setup.sh`, the source tree the binary was built in, the current folder.
 pub fn data_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Some(install) = crate::ort_runtime::install_dir().and_then(|d| d.parent().map(PathBuf::from)) {
+    if let Some(install) =
+        crate::ort_runtime::install_dir().and_then(|d| d.parent().map(PathBuf::from))
+    {
         dirs.push(install);
     }
     dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));

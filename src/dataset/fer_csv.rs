@@ -33,15 +33,18 @@ pub fn load(
         }
     }
     let mut reader = csv::Reader::from_path(path).map_err(|e| DatasetError::io(path, e))?;
-    let headers = reader.headers().map_err(|e| DatasetError::io(path, e))?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| DatasetError::io(path, e))?
+        .clone();
     let column = |name: &str| {
         headers
             .iter()
             .position(|h| h.trim().eq_ignore_ascii_case(name))
-            .ok_or_else(|| DatasetError::BadRow {
+            .ok_or_else(|| DatasetError::MissingColumn {
                 path: path.to_owned(),
-                line: 1,
-                reason: format!("no `{name}` column (expected emotion,pixels,Usage)"),
+                column: name.to_owned(),
+                expected: "FER2013 (emotion,pixels,Usage)",
             })
     };
     let (emotion_col, pixels_col) = (column("emotion")?, column("pixels")?);
@@ -68,7 +71,11 @@ pub fn load(
             .filter(|&l| l < data.classes.len())
             .ok_or_else(|| bad(format!("emotion `{label_text}` is not a label 0..=6")))?;
         pixels.clear();
-        for value in record.get(pixels_col).unwrap_or("").split_ascii_whitespace() {
+        for value in record
+            .get(pixels_col)
+            .unwrap_or("")
+            .split_ascii_whitespace()
+        {
             pixels.push(
                 value
                     .parse::<u8>()
@@ -113,14 +120,25 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("fer2013.csv");
         let mut file = std::fs::File::create(&path)?;
-        write!(file, "emotion,pixels,Usage\n{}{}", row("3", 10, "Training"), row("6", 20, "PublicTest"))?;
+        write!(
+            file,
+            "emotion,pixels,Usage\n{}{}",
+            row("3", 10, "Training"),
+            row("6", 20, "PublicTest")
+        )?;
         drop(file);
         let data = load(&path, Some("PublicTest"), None, 48)?;
         assert_eq!(data.labels, vec![6]);
         assert_eq!(data.image(0)[0], 20);
         assert_eq!(load(&path, None, None, 48)?.len(), 2);
 
-        std::fs::write(&path, format!("emotion,pixels,Usage\n{}9,1 2 3,Training\n", row("0", 1, "Training")))?;
+        std::fs::write(
+            &path,
+            format!(
+                "emotion,pixels,Usage\n{}9,1 2 3,Training\n",
+                row("0", 1, "Training")
+            ),
+        )?;
         let err = load(&path, None, None, 48).unwrap_err().to_string();
         assert!(err.contains("line 3"), "{err}");
         Ok(())

@@ -102,15 +102,18 @@ fn read_votes(path: &Path) -> Result<HashMap<String, Votes>, DatasetError> {
         return Err(DatasetError::NotFound(path.to_owned()));
     }
     let mut reader = csv::Reader::from_path(path).map_err(|e| DatasetError::io(path, e))?;
-    let headers = reader.headers().map_err(|e| DatasetError::io(path, e))?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| DatasetError::io(path, e))?
+        .clone();
     let column = |name: &str| {
         headers
             .iter()
             .position(|h| h.trim().eq_ignore_ascii_case(name))
-            .ok_or_else(|| DatasetError::BadRow {
+            .ok_or_else(|| DatasetError::MissingColumn {
                 path: path.to_owned(),
-                line: 1,
-                reason: format!("no `{name}` column: is this FER+ fer2013new.csv?"),
+                column: name.to_owned(),
+                expected: "FER+ votes (fer2013new.csv)",
             })
     };
     let name_col = column("Image name")?;
@@ -146,7 +149,10 @@ fn read_votes(path: &Path) -> Result<HashMap<String, Votes>, DatasetError> {
         for (slot, &col) in emotion.iter_mut().zip(&emotion_cols) {
             *slot = vote(col)?;
         }
-        let other = other_cols.iter().map(|&c| vote(c)).sum::<Result<f32, _>>()?;
+        let other = other_cols
+            .iter()
+            .map(|&c| vote(c))
+            .sum::<Result<f32, _>>()?;
         votes.insert(name.to_owned(), Votes { emotion, other });
     }
     Ok(votes)
@@ -157,7 +163,13 @@ pub fn argmax(values: &[f32]) -> usize {
     values
         .iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
         .0
 }
 
@@ -184,7 +196,11 @@ mod tests {
         let (majority, report) = relabel(&data, &csv, LabelMode::Majority)?;
         assert_eq!(
             report,
-            JoinReport { joined: 1, unmatched: 1, no_emotion: 1 }
+            JoinReport {
+                joined: 1,
+                unmatched: 1,
+                no_emotion: 1
+            }
         );
         assert_eq!(majority.labels, vec![3]); // happy
         assert!(majority.soft.is_none());
@@ -194,8 +210,10 @@ mod tests {
         assert!((dist[3] - 0.8).abs() < 1e-6 && (dist[6] - 0.2).abs() < 1e-6);
 
         std::fs::write(&csv, "Usage,Image name,neutral\nTraining,a.png,1\n")?;
-        let err = relabel(&data, &csv, LabelMode::Soft).unwrap_err().to_string();
-        assert!(err.contains("happiness"), "{err}");
+        let err = relabel(&data, &csv, LabelMode::Soft)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no `anger` column"), "{err}");
         Ok(())
     }
 }

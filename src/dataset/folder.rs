@@ -170,7 +170,10 @@ mod tests {
         assert!(err.to_string().contains("unknown class `happy`"), "{err}");
 
         let empty = tempfile::tempdir()?;
-        assert!(matches!(load(empty.path(), None, 48), Err(DatasetError::Empty(_))));
+        assert!(matches!(
+            load(empty.path(), None, 48),
+            Err(DatasetError::Empty(_))
+        ));
         assert!(matches!(
             load(&empty.path().join("nope"), None, 48),
             Err(DatasetError::NotFound(_))

@@ -50,6 +50,16 @@ pub enum DatasetError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A CSV file without a column it needs.
+    #[error("{path}: no `{column}` column; expected a {expected} file")]
+    MissingColumn {
+        /// The CSV file.
+        path: PathBuf,
+        /// The column that is missing.
+        column: String,
+        /// What kind of file was expected.
+        expected: &'static str,
+    },
     /// An I/O or CSV-level failure.
     #[error("{path}: {source}")]
     Io {
@@ -61,7 +71,10 @@ pub enum DatasetError {
 }
 
 impl DatasetError {
-    pub(crate) fn io(path: &Path, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub(crate) fn io(
+        path: &Path,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Self::Io {
             path: path.to_owned(),
             source: source.into(),
@@ -166,11 +179,16 @@ impl Dataset {
         let mut train = Vec::new();
         let mut val = Vec::new();
         for class in 0..self.classes.len() {
-            let mut members: Vec<usize> =
-                (0..self.len()).filter(|&i| self.labels[i] == class).collect();
+            let mut members: Vec<usize> = (0..self.len())
+                .filter(|&i| self.labels[i] == class)
+                .collect();
             members.shuffle(&mut rng);
             let wanted = (members.len() as f64 * fraction).round() as usize;
-            let take = if members.len() >= 2 { wanted.max(1) } else { wanted };
+            let take = if members.len() >= 2 {
+                wanted.max(1)
+            } else {
+                wanted
+            };
             val.extend_from_slice(&members[..take]);
             train.extend_from_slice(&members[take..]);
         }
@@ -322,7 +340,8 @@ pub fn resize_gray(pixels: &[u8], from: usize, to: usize) -> opencv::Result<Vec<
     use opencv::core::{Mat, Size};
     use opencv::prelude::*;
     let side = |n: usize| {
-        i32::try_from(n).map_err(|_| opencv::Error::new(opencv::core::StsOutOfRange, "image too large"))
+        i32::try_from(n)
+            .map_err(|_| opencv::Error::new(opencv::core::StsOutOfRange, "image too large"))
     };
     let src = Mat::new_rows_cols_with_data(side(from)?, side(from)?, pixels)?;
     let mut dst = Mat::default();

@@ -124,10 +124,17 @@ impl Checkpoint {
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(STATE_FILE);
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("{}: no checkpoint to resume from; start without --resume", path.display())
+            format!(
+                "{}: no checkpoint to resume from; start without --resume",
+                path.display()
+            )
         })?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a checkpoint state; delete the folder and start again", path.display()))
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{}: not a checkpoint state; delete the folder and start again",
+                path.display()
+            )
+        })
     }
 
     /// Fails unless the checkpoint was written by a run over the same data and settings.
@@ -168,22 +175,45 @@ impl Checkpoint {
         for r in &self.history {
             csv.push_str(&format!(
                 "{},{:.6},{:.6},{:.6},{:.6},{:.3e},{:.1},{:.1}\n",
-                r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.learning_rate, r.seconds, r.images_per_second
+                r.epoch,
+                r.train_loss,
+                r.train_accuracy,
+                r.val_loss,
+                r.val_accuracy,
+                r.learning_rate,
+                r.seconds,
+                r.images_per_second
             ));
         }
         write_atomically(&dir.join(CURVES_CSV), csv.as_bytes())?;
         let series = |name, colour, value: fn(&EpochRecord) -> f64| Series {
             name,
             colour,
-            points: self.history.iter().map(|r| (r.epoch as f64, value(r))).collect(),
+            points: self
+                .history
+                .iter()
+                .map(|r| (r.epoch as f64, value(r)))
+                .collect(),
         };
         const TRAIN: [f64; 3] = [200.0, 100.0, 0.0];
         const VAL: [f64; 3] = [0.0, 100.0, 220.0];
         chart::line_charts(
             &dir.join(CURVES_PNG),
             &[
-                ("loss per epoch", vec![series("train", TRAIN, |r| r.train_loss), series("validation", VAL, |r| r.val_loss)]),
-                ("accuracy per epoch", vec![series("train", TRAIN, |r| r.train_accuracy), series("validation", VAL, |r| r.val_accuracy)]),
+                (
+                    "loss per epoch",
+                    vec![
+                        series("train", TRAIN, |r| r.train_loss),
+                        series("validation", VAL, |r| r.val_loss),
+                    ],
+                ),
+                (
+                    "accuracy per epoch",
+                    vec![
+                        series("train", TRAIN, |r| r.train_accuracy),
+                        series("validation", VAL, |r| r.val_accuracy),
+                    ],
+                ),
             ],
         )
         .with_context(|| format!("writing {}", dir.join(CURVES_PNG).display()))
@@ -208,7 +238,13 @@ mod tests {
     }
 
     fn signature() -> RunSignature {
-        RunSignature { classes: vec!["a".into()], size: 48, train_images: 10, val_images: 2, seed: 1 }
+        RunSignature {
+            classes: vec!["a".into()],
+            size: 48,
+            train_images: 10,
+            val_images: 2,
+            seed: 1,
+        }
     }
 
     #[test]
@@ -234,7 +270,10 @@ mod tests {
         assert_eq!(back, state);
         assert!(dir.path().join(CURVES_PNG).is_file());
         assert!(back.check_signature(&signature(), dir.path()).is_ok());
-        let other = RunSignature { seed: 2, ..signature() };
+        let other = RunSignature {
+            seed: 2,
+            ..signature()
+        };
         assert!(back.check_signature(&other, dir.path()).is_err());
         Ok(())
     }

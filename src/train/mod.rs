@@ -103,7 +103,10 @@ const EXPORT_CHECK_IMAGES: usize = 32;
 /// Bad data, unwritable outputs, a checkpoint from another run, or a failed export.
 pub fn run(config: &TrainConfig) -> Result<PathBuf> {
     if !net::supports_size(config.size) {
-        bail!("image size {} is not supported: use a multiple of 16 (48 is FER2013's)", config.size);
+        bail!(
+            "image size {} is not supported: use a multiple of 16 (48 is FER2013's)",
+            config.size
+        );
     }
     let (train, val) = load_splits(config)?;
     let preprocess = preprocess_for(&train);
@@ -114,10 +117,17 @@ pub fn run(config: &TrainConfig) -> Result<PathBuf> {
         val.len(),
         train.classes
     );
-    eprintln!("class counts {:?}, loss weights {:?}", train.class_counts(), rounded(&class_weights));
+    eprintln!(
+        "class counts {:?}, loss weights {:?}",
+        train.class_counts(),
+        rounded(&class_weights)
+    );
 
     std::fs::create_dir_all(&config.checkpoint_dir).with_context(|| {
-        format!("cannot create checkpoint folder {}; choose a writable --checkpoint-dir", config.checkpoint_dir.display())
+        format!(
+            "cannot create checkpoint folder {}; choose a writable --checkpoint-dir",
+            config.checkpoint_dir.display()
+        )
     })?;
     let signature = RunSignature {
         classes: train.classes.clone(),
@@ -143,11 +153,24 @@ pub fn run(config: &TrainConfig) -> Result<PathBuf> {
         state.check_signature(&signature, &config.checkpoint_dir)?;
         model = model
             .try_load_file(Checkpoint::model_path(&config.checkpoint_dir))
-            .with_context(|| format!("loading the checkpoint in {}", config.checkpoint_dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "loading the checkpoint in {}",
+                    config.checkpoint_dir.display()
+                )
+            })?;
         optimizer = optimizer
             .load(Checkpoint::optimizer_path(&config.checkpoint_dir))
-            .with_context(|| format!("loading the optimizer state in {}", config.checkpoint_dir.display()))?;
-        eprintln!("resuming after epoch {} (best {:.4} at epoch {})", state.epochs_done, state.best_val_accuracy, state.best_epoch);
+            .with_context(|| {
+                format!(
+                    "loading the optimizer state in {}",
+                    config.checkpoint_dir.display()
+                )
+            })?;
+        eprintln!(
+            "resuming after epoch {} (best {:.4} at epoch {})",
+            state.epochs_done, state.best_val_accuracy, state.best_epoch
+        );
         state
     } else {
         Checkpoint::new(signature)
@@ -161,44 +184,89 @@ pub fn run(config: &TrainConfig) -> Result<PathBuf> {
         let epoch = state.epochs_done + 1;
         let started = Instant::now();
         let mut order: Vec<usize> = (0..train.len()).collect();
-        let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(
+            config.seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9),
+        );
         order.shuffle(&mut rng);
         let progress = epoch_progress(epoch, config.epochs, steps_per_epoch);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (step, batch) in order.chunks(config.batch_size).take(steps_per_epoch).enumerate() {
+        for (step, batch) in order
+            .chunks(config.batch_size)
+            .take(steps_per_epoch)
+            .enumerate()
+        {
             let global_step = (epoch - 1) * steps_per_epoch + step;
             let lr = learning_rate(config, global_step, steps_per_epoch, total_steps);
             let n = batch.len();
-            fill_batch(&train, batch, config, &preprocess, &mut rng, &mut input, &mut targets);
-            let weights: Vec<f32> = batch.iter().map(|&i| class_weights[train.labels[i]]).collect();
+            fill_batch(
+                &train,
+                batch,
+                config,
+                &preprocess,
+                &mut rng,
+                &mut input,
+                &mut targets,
+            );
+            let weights: Vec<f32> = batch
+                .iter()
+                .map(|&i| class_weights[train.labels[i]])
+                .collect();
             let classes = train.classes.len();
-            let x = Tensor::<4>::from_data(TensorData::new(input[..n * config.size * config.size].to_vec(), [n, 1, config.size, config.size]), &device);
-            let t = Tensor::<2>::from_data(TensorData::new(targets[..n * classes].to_vec(), [n, classes]), &device);
+            let x = Tensor::<4>::from_data(
+                TensorData::new(
+                    input[..n * config.size * config.size].to_vec(),
+                    [n, 1, config.size, config.size],
+                ),
+                &device,
+            );
+            let t = Tensor::<2>::from_data(
+                TensorData::new(targets[..n * classes].to_vec(), [n, classes]),
+                &device,
+            );
             let w = Tensor::<1>::from_data(TensorData::new(weights.clone(), [n]), &device);
             let logits = model.forward(x);
-            let per_image = (log_softmax(logits.clone(), 1) * t).sum_dim(1).reshape([n]).neg();
-            let loss = (per_image * w).sum().div_scalar(weights.iter().sum::<f32>());
+            let per_image = (log_softmax(logits.clone(), 1) * t)
+                .sum_dim(1)
+                .reshape([n])
+                .neg();
+            let loss = (per_image * w)
+                .sum()
+                .div_scalar(weights.iter().sum::<f32>());
             let loss_value = f64::from(loss.clone().into_scalar::<f32>());
             let predicted = argmax_rows(logits.argmax(1))?;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(lr, model, grads);
 
             loss_sum += loss_value * n as f64;
-            correct += batch.iter().zip(&predicted).filter(|(&i, &p)| train.labels[i] == p).count();
+            correct += batch
+                .iter()
+                .zip(&predicted)
+                .filter(|(&i, &p)| train.labels[i] == p)
+                .count();
             seen += n;
-            progress.set_message(format!("loss {:.4} acc {:.4} lr {lr:.2e}", loss_sum / seen as f64, correct as f64 / seen as f64));
+            progress.set_message(format!(
+                "loss {:.4} acc {:.4} lr {lr:.2e}",
+                loss_sum / seen as f64,
+                correct as f64 / seen as f64
+            ));
             progress.inc(1);
         }
         progress.finish_and_clear();
         let train_seconds = started.elapsed().as_secs_f64();
-        let (val_loss, val_accuracy) = evaluate_net(&model.valid(), &val, &preprocess, config.size)?;
+        let (val_loss, val_accuracy) =
+            evaluate_net(&model.valid(), &val, &preprocess, config.size)?;
         let record = EpochRecord {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
             train_accuracy: correct as f64 / seen.max(1) as f64,
             val_loss,
             val_accuracy,
-            learning_rate: learning_rate(config, epoch * steps_per_epoch - 1, steps_per_epoch, total_steps),
+            learning_rate: learning_rate(
+                config,
+                epoch * steps_per_epoch - 1,
+                steps_per_epoch,
+                total_steps,
+            ),
             seconds: started.elapsed().as_secs_f64(),
             images_per_second: seen as f64 / train_seconds,
         };
@@ -213,11 +281,19 @@ pub fn run(config: &TrainConfig) -> Result<PathBuf> {
                 .save_file(Checkpoint::best_path(&config.checkpoint_dir))
                 .context("saving the best weights")?;
         }
-        model.clone().save_file(Checkpoint::model_path(&config.checkpoint_dir)).context("saving the checkpoint")?;
-        optimizer.save(Checkpoint::optimizer_path(&config.checkpoint_dir)).context("saving the optimizer state")?;
+        model
+            .clone()
+            .save_file(Checkpoint::model_path(&config.checkpoint_dir))
+            .context("saving the checkpoint")?;
+        optimizer
+            .save(Checkpoint::optimizer_path(&config.checkpoint_dir))
+            .context("saving the optimizer state")?;
         state.save(&config.checkpoint_dir)?;
         if state.stopped_early {
-            eprintln!("early stop: no better validation accuracy for {} epochs", config.patience);
+            eprintln!(
+                "early stop: no better validation accuracy for {} epochs",
+                config.patience
+            );
         }
     }
     export_best(config, &state, &train, &val, preprocess, &net_config)
@@ -254,7 +330,10 @@ fn load_splits(config: &TrainConfig) -> Result<(Dataset, Dataset)> {
             bail!("the {name} split is empty; give more data or a larger --val fraction");
         }
         if split.resized > 0 {
-            eprintln!("note: {} {name} images were not {}x{} and were resized", split.resized, config.size, config.size);
+            eprintln!(
+                "note: {} {name} images were not {}x{} and were resized",
+                split.resized, config.size, config.size
+            );
         }
     }
     Ok((train, val))
@@ -303,12 +382,22 @@ fn rounded(values: &[f32]) -> Vec<f32> {
 
 fn steps_per_epoch(images: usize, config: &TrainConfig) -> usize {
     let full = images.div_ceil(config.batch_size);
-    config.max_steps_per_epoch.map_or(full, |max| full.min(max)).max(1)
+    config
+        .max_steps_per_epoch
+        .map_or(full, |max| full.min(max))
+        .max(1)
 }
 
 /// Linear warm-up over [`WARMUP_EPOCHS`], then cosine decay to [`FINAL_LR_FRACTION`] of the peak.
-fn learning_rate(config: &TrainConfig, step: usize, steps_per_epoch: usize, total_steps: usize) -> f64 {
-    let warmup = ((WARMUP_EPOCHS * steps_per_epoch as f64) as usize).min(total_steps / 2).max(1);
+fn learning_rate(
+    config: &TrainConfig,
+    step: usize,
+    steps_per_epoch: usize,
+    total_steps: usize,
+) -> f64 {
+    let warmup = ((WARMUP_EPOCHS * steps_per_epoch as f64) as usize)
+        .min(total_steps / 2)
+        .max(1);
     let peak = config.learning_rate;
     if step < warmup {
         return peak * (step + 1) as f64 / warmup as f64;
@@ -352,7 +441,12 @@ fn normalise(pixels: &mut [f32], preprocess: &Preprocess) {
 }
 
 /// Normalised images `[n, 1, size, size]` for `indices`, un-augmented.
-fn plain_batch(data: &Dataset, indices: &[usize], preprocess: &Preprocess, size: usize) -> Vec<f32> {
+fn plain_batch(
+    data: &Dataset,
+    indices: &[usize],
+    preprocess: &Preprocess,
+    size: usize,
+) -> Vec<f32> {
     let mut out = Vec::with_capacity(indices.len() * size * size);
     for &i in indices {
         let start = out.len();
@@ -368,17 +462,31 @@ fn argmax_rows(indices: Tensor<2, Int>) -> Result<Vec<usize>> {
         .convert::<i64>()
         .try_to_vec::<i64>()
         .map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
-    Ok(values.into_iter().map(|v| usize::try_from(v).unwrap_or(0)).collect())
+    Ok(values
+        .into_iter()
+        .map(|v| usize::try_from(v).unwrap_or(0))
+        .collect())
 }
 
 /// Mean cross-entropy (hard labels) and accuracy of a network in validation mode.
-fn evaluate_net(model: &EmotionNet, data: &Dataset, preprocess: &Preprocess, size: usize) -> Result<(f64, f64)> {
+fn evaluate_net(
+    model: &EmotionNet,
+    data: &Dataset,
+    preprocess: &Preprocess,
+    size: usize,
+) -> Result<(f64, f64)> {
     let device = Device::flex();
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(EVAL_BATCH) {
         let n = chunk.len();
-        let x = Tensor::<4>::from_data(TensorData::new(plain_batch(data, chunk, preprocess, size), [n, 1, size, size]), &device);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                plain_batch(data, chunk, preprocess, size),
+                [n, 1, size, size],
+            ),
+            &device,
+        );
         let logits = model.forward(x);
         let log_probs = log_softmax(logits.clone(), 1)
             .into_data()
@@ -389,9 +497,16 @@ fn evaluate_net(model: &EmotionNet, data: &Dataset, preprocess: &Preprocess, siz
             loss_sum -= f64::from(log_probs[row * classes + data.labels[i]]);
         }
         let predicted = argmax_rows(logits.argmax(1))?;
-        correct += chunk.iter().zip(&predicted).filter(|(&i, &p)| data.labels[i] == p).count();
+        correct += chunk
+            .iter()
+            .zip(&predicted)
+            .filter(|(&i, &p)| data.labels[i] == p)
+            .count();
     }
-    Ok((loss_sum / data.len() as f64, correct as f64 / data.len() as f64))
+    Ok((
+        loss_sum / data.len() as f64,
+        correct as f64 / data.len() as f64,
+    ))
 }
 
 fn epoch_progress(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
@@ -417,7 +532,12 @@ fn export_best(
     let device = Device::flex();
     let best = EmotionNet::new(net_config, &device)
         .try_load_file(Checkpoint::best_path(&config.checkpoint_dir))
-        .with_context(|| format!("loading the best weights from {}", config.checkpoint_dir.display()))?
+        .with_context(|| {
+            format!(
+                "loading the best weights from {}",
+                config.checkpoint_dir.display()
+            )
+        })?
         .valid();
     let meta = ModelMeta {
         preprocess: preprocess.clone(),

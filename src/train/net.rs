@@ -5,7 +5,9 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
+};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -139,7 +141,10 @@ fn fold(conv: &Conv2d, norm: &BatchNorm) -> Conv2d {
         .val()
         .div(norm.running_var.value().add_scalar(norm.epsilon).sqrt());
     let [out_channels] = scale.dims();
-    let weight = conv.weight.val().mul(scale.clone().reshape([out_channels, 1, 1, 1]));
+    let weight = conv
+        .weight
+        .val()
+        .mul(scale.clone().reshape([out_channels, 1, 1, 1]));
     let bias = norm.beta.val().sub(norm.running_mean.value().mul(scale));
     Conv2d {
         weight: Param::from_tensor(weight),

@@ -1,0 +1,132 @@
+//! Bad input gives a one-line error naming the file and the fix, a non-zero exit, no panic and
+//! no partial output.
+
+use assert_cmd::Command;
+
+use crate::util::{assert_clean_failure, fer_split, fer_subset};
+
+fn emolens() -> Command {
+    Command::cargo_bin("emolens").expect("binary built")
+}
+
+fn train_args(data: &str, val: &str, output: &str) -> Vec<String> {
+    [
+        "train",
+        "--data",
+        data,
+        "--val",
+        val,
+        "-o",
+        output,
+        "--epochs",
+        "1",
+        "--max-steps",
+        "1",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[test]
+fn missing_and_empty_data_folders_are_named() -> anyhow::Result<()> {
+    let out = tempfile::tempdir()?;
+    let model = out.path().join("m.onnx");
+    let missing = out.path().join("no-such-folder");
+    let output = emolens()
+        .args(train_args(
+            missing.to_str().unwrap_or_default(),
+            "0.2",
+            model.to_str().unwrap_or_default(),
+        ))
+        .output()?;
+    assert_clean_failure(&output, &["no-such-folder", "not found"]);
+
+    let empty = tempfile::tempdir()?;
+    let output = emolens()
+        .args(train_args(
+            empty.path().to_str().unwrap_or_default(),
+            "0.2",
+            model.to_str().unwrap_or_default(),
+        ))
+        .output()?;
+    assert_clean_failure(&output, &["no images found"]);
+    assert!(!model.exists(), "a model was written for a failed run");
+    Ok(())
+}
+
+#[test]
+fn broken_image_is_named() -> anyhow::Result<()> {
+    let data = fer_subset("Training", 2);
+    std::fs::write(
+        data.path().join("happy").join("zz-broken.png"),
+        b"not an image",
+    )?;
+    let out = tempfile::tempdir()?;
+    let model = out.path().join("m.onnx");
+    let output = emolens()
+        .args(train_args(
+            data.path().to_str().unwrap_or_default(),
+            "0.5",
+            model.to_str().unwrap_or_default(),
+        ))
+        .output()?;
+    assert_clean_failure(&output, &["zz-broken.png", "cannot be read as an image"]);
+    assert!(!model.exists());
+    Ok(())
+}
+
+#[test]
+fn unknown_validation_class_is_named() -> anyhow::Result<()> {
+    let data = fer_subset("Training", 2);
+    let val = fer_subset("PublicTest", 1);
+    std::fs::rename(val.path().join("sad"), val.path().join("bored"))?;
+    let out = tempfile::tempdir()?;
+    let model = out.path().join("m.onnx");
+    let output = emolens()
+        .args(train_args(
+            data.path().to_str().unwrap_or_default(),
+            val.path().to_str().unwrap_or_default(),
+            model.to_str().unwrap_or_default(),
+        ))
+        .output()?;
+    assert_clean_failure(&output, &["unknown class `bored`"]);
+    Ok(())
+}
+
+#[test]
+fn unwritable_output_fails_before_training() -> anyhow::Result<()> {
+    let split = fer_split("PublicTest");
+    let output = emolens()
+        .args(train_args(
+            split.to_str().unwrap_or_default(),
+            "0.2",
+            "/nonexistent-dir/m.onnx",
+        ))
+        .output()?;
+    assert_clean_failure(&output, &["/nonexistent-dir", "does not exist"]);
+    let output = emolens()
+        .args([
+            "train", "--data", "x", "--val", "1.5", "-o", "m.onnx", "--epochs", "1",
+        ])
+        .output()?;
+    assert_clean_failure(&output, &["--val fraction 1.5 is out of range"]);
+    Ok(())
+}
+
+#[test]
+fn missing_onnx_runtime_says_how_to_get_it() -> anyhow::Result<()> {
+    let data = fer_subset("PrivateTest", 1);
+    let output = emolens()
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.31.1")
+        .args([
+            "evaluate",
+            "--data",
+            data.path().to_str().unwrap_or_default(),
+        ])
+        .output()?;
+    assert_clean_failure(
+        &output,
+        &["ONNX Runtime library not found", "scripts/setup.sh"],
+    );
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! A few training steps on real FER2013 images, export, and the ONNX model in ONNX Runtime
+//! giving the trained network's logits.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use emolens::augment::AugmentConfig;
+use emolens::classifier::Classifier;
+use emolens::dataset::{DataSource, FER2013_LABELS};
+use emolens::train::checkpoint::Checkpoint;
+use emolens::train::net::{EmotionNet, NetConfig};
+use emolens::train::{ClassWeighting, TrainConfig, Validation};
+
+use crate::util::fer_subset;
+
+#[test]
+fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
+    let train = fer_subset("Training", 12);
+    let val = fer_subset("PublicTest", 4);
+    let out = tempfile::tempdir()?;
+    let config = TrainConfig {
+        data: DataSource::Folder(train.path().to_owned()),
+        validation: Validation::Source(DataSource::Folder(val.path().to_owned())),
+        ferplus: None,
+        output: out.path().join("tiny.onnx"),
+        checkpoint_dir: out.path().join("tiny.ckpt"),
+        resume: false,
+        epochs: 2,
+        batch_size: 16,
+        learning_rate: 1e-3,
+        weight_decay: 0.01,
+        dropout: 0.3,
+        label_smoothing: 0.1,
+        patience: 5,
+        class_weights: ClassWeighting::Balanced,
+        augment: AugmentConfig::DEFAULT,
+        seed: 3,
+        size: 48,
+        max_steps_per_epoch: Some(3),
+        ort_lib: None,
+    };
+    let model_path = emolens::train::run(&config)?;
+    assert!(model_path.is_file());
+    assert!(config.checkpoint_dir.join("curves.csv").is_file());
+    assert!(config.checkpoint_dir.join("curves.png").is_file());
+    let state = Checkpoint::load(&config.checkpoint_dir)?;
+    assert_eq!(state.epochs_done, 2);
+
+    let env = emolens::ort_runtime::environment(None)?;
+    let mut classifier = Classifier::load(&model_path, &env)?;
+    let meta = classifier.meta().clone();
+    assert_eq!(
+        meta.emotion_head()?.labels,
+        FER2013_LABELS.map(String::from).to_vec()
+    );
+    let provenance = meta
+        .provenance
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no provenance"))?;
+    assert_eq!(
+        (
+            provenance.train_size,
+            provenance.val_size,
+            provenance.epochs
+        ),
+        (84, 28, 2)
+    );
+
+    // The trained network (best epoch, validation mode) on real validation images.
+    let data = DataSource::Folder(val.path().to_owned()).load(None, 48)?;
+    let n = data.len();
+    let mut input = classifier.input_batch(n);
+    let raw: Vec<f32> = data.pixels.iter().map(|&p| f32::from(p)).collect();
+    classifier.normalise(
+        &raw,
+        input
+            .as_slice_mut()
+            .ok_or_else(|| anyhow::anyhow!("layout"))?,
+    );
+    let device = Device::flex();
+    let net_config = NetConfig {
+        channels: 1,
+        size: 48,
+        classes: 7,
+        dropout: 0.3,
+    };
+    let trained = EmotionNet::new(&net_config, &device)
+        .try_load_file(Checkpoint::best_path(&config.checkpoint_dir))?
+        .valid();
+    let expected = trained
+        .forward(Tensor::<4>::from_data(
+            TensorData::new(input.iter().copied().collect::<Vec<_>>(), [n, 1, 48, 48]),
+            &device,
+        ))
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let actual = classifier.logits(input.view())?.swap_remove(0);
+    assert_eq!(actual.len(), expected.len());
+    let max_diff = actual
+        .iter()
+        .zip(&expected)
+        .map(|(a, e)| (a - e).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        max_diff < 1e-4,
+        "ONNX Runtime differs from burn by {max_diff}"
+    );
+
+    // Resuming a finished run only exports again, and a run over other data is refused.
+    let resumed = TrainConfig {
+        resume: true,
+        ..config.clone()
+    };
+    emolens::train::run(&resumed)?;
+    let other = TrainConfig {
+        resume: true,
+        seed: 4,
+        ..config
+    };
+    let err = emolens::train::run(&other).unwrap_err();
+    assert!(format!("{err:#}").contains("another run"), "{err:#}");
+    Ok(())
+}
