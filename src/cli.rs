@@ -37,58 +37,58 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Training images: a folder ROOT/<class>/*.png|jpg, or fer2013.csv[#Usage] (e.g. fer2013.csv#Training).
-    #[arg(long, value_name = "DIR|CSV")]
+    #[arg(long, value_name = "DIR|CSV", help_heading = "Data")]
     pub data: String,
     /// Validation images (folder or CSV[#Usage]), or a fraction 0..1 of --data split off per class.
-    #[arg(long, value_name = "DIR|CSV|FRACTION")]
+    #[arg(long, value_name = "DIR|CSV|FRACTION", help_heading = "Data")]
     pub val: String,
     /// Output model file (.onnx); written only when training and the export check succeed.
     #[arg(short, long, value_name = "MODEL.onnx")]
     pub output: PathBuf,
     /// Epochs in total (a resumed run counts the epochs already done).
-    #[arg(long)]
+    #[arg(long, help_heading = "Training")]
     pub epochs: usize,
     /// Images per step.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, help_heading = "Training")]
     pub batch: usize,
     /// Peak learning rate (1 epoch of warm-up, then cosine decay).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, help_heading = "Training")]
     pub lr: f64,
     /// AdamW decoupled weight decay (per step, scaled by the learning rate).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, help_heading = "Training")]
     pub weight_decay: f32,
     /// Dropout before each fully connected layer, 0..1.
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.3, help_heading = "Training")]
     pub dropout: f64,
     /// Label smoothing, 0..1.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, help_heading = "Training")]
     pub label_smoothing: f32,
     /// Stop after this many epochs without a better validation accuracy.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, help_heading = "Training")]
     pub patience: usize,
     /// Class weighting of the loss.
-    #[arg(long, value_enum, default_value_t = ClassWeighting::Sqrt)]
+    #[arg(long, value_enum, default_value_t = ClassWeighting::Sqrt, help_heading = "Training")]
     pub class_weights: ClassWeighting,
     /// Train on the images as they are (no flip, rotation, shift, zoom, brightness/contrast).
-    #[arg(long)]
+    #[arg(long, help_heading = "Training")]
     pub no_augment: bool,
     /// FER+ votes (fer2013new.csv) to relabel both splits with, joined on the image file name.
-    #[arg(long, value_name = "CSV")]
+    #[arg(long, value_name = "CSV", help_heading = "Data")]
     pub ferplus: Option<PathBuf>,
     /// How FER+ votes become targets.
-    #[arg(long, value_enum, default_value_t = LabelMode::Majority, requires = "ferplus")]
+    #[arg(long, value_enum, default_value_t = LabelMode::Majority, requires = "ferplus", help_heading = "Data")]
     pub labels: LabelMode,
     /// Seed of initialisation, shuffling, augmentation and --val fraction splits.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, help_heading = "Training")]
     pub seed: u64,
     /// Checkpoint folder (default: MODEL.ckpt next to the output).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "Run")]
     pub checkpoint_dir: Option<PathBuf>,
     /// Continue the run saved in the checkpoint folder.
-    #[arg(long)]
+    #[arg(long, help_heading = "Run")]
     pub resume: bool,
     /// Stop each epoch after N steps (quick trial runs).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Run")]
     pub max_steps: Option<usize>,
 }
 
