@@ -113,7 +113,8 @@ pub fn export_onnx(
         .zip(&expected)
         .map(|(a, e)| (a - e).abs())
         .fold(0.0f32, f32::max);
-    if !(max_abs_diff <= MAX_LOGIT_DIFFERENCE) {
+    // NaN logits must fail too, hence no plain `>`.
+    if max_abs_diff.is_nan() || max_abs_diff > MAX_LOGIT_DIFFERENCE {
         return Err(ExportError::Mismatch(max_abs_diff));
     }
     write_atomically(output, &bytes)?;

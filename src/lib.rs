@@ -1,15 +1,21 @@
 //! emolens: finds faces in video, recognises their facial expressions with a neural network, and
 //! writes annotated video, data and reports. This crate holds the logic; `main.rs` is a thin CLI.
 
+pub mod annotate;
 pub mod augment;
 pub mod chart;
 pub mod classifier;
 pub mod cli;
 pub mod dataset;
+pub mod detect;
+pub mod draw;
 pub mod evaluate;
 pub mod export;
 pub mod metrics;
 pub mod model_meta;
 pub mod ort_runtime;
+pub mod records;
+pub mod track;
 pub mod train;
 pub mod util;
+pub mod video;

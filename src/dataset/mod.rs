@@ -280,6 +280,30 @@ pub fn fer2013_classes() -> Vec<String> {
     FER2013_LABELS.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// Resizes a square grayscale image of side `from` to side `to` (area interpolation).
+///
+/// # Errors
+/// OpenCV's error when the buffer does not hold `from * from` pixels.
+pub fn resize_gray(pixels: &[u8], from: usize, to: usize) -> opencv::Result<Vec<u8>> {
+    use opencv::core::{Mat, Size};
+    use opencv::prelude::*;
+    let side = |n: usize| {
+        i32::try_from(n)
+            .map_err(|_| opencv::Error::new(opencv::core::StsOutOfRange, "image too large"))
+    };
+    let src = Mat::new_rows_cols_with_data(side(from)?, side(from)?, pixels)?;
+    let mut dst = Mat::default();
+    opencv::imgproc::resize(
+        &src,
+        &mut dst,
+        Size::new(side(to)?, side(to)?),
+        0.0,
+        0.0,
+        opencv::imgproc::INTER_AREA,
+    )?;
+    Ok(dst.data_bytes()?.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,28 +354,4 @@ mod tests {
             DataSource::Folder("dir/with#hash".into())
         );
     }
-}
-
-/// Resizes a square grayscale image of side `from` to side `to` (area interpolation).
-///
-/// # Errors
-/// OpenCV's error when the buffer does not hold `from * from` pixels.
-pub fn resize_gray(pixels: &[u8], from: usize, to: usize) -> opencv::Result<Vec<u8>> {
-    use opencv::core::{Mat, Size};
-    use opencv::prelude::*;
-    let side = |n: usize| {
-        i32::try_from(n)
-            .map_err(|_| opencv::Error::new(opencv::core::StsOutOfRange, "image too large"))
-    };
-    let src = Mat::new_rows_cols_with_data(side(from)?, side(from)?, pixels)?;
-    let mut dst = Mat::default();
-    opencv::imgproc::resize(
-        &src,
-        &mut dst,
-        Size::new(side(to)?, side(to)?),
-        0.0,
-        0.0,
-        opencv::imgproc::INTER_AREA,
-    )?;
-    Ok(dst.data_bytes()?.to_vec())
 }

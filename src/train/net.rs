@@ -192,5 +192,5 @@ impl FusedNet {
 
 /// Whether `size` fits the network (the blocks halve it four times).
 pub fn supports_size(size: usize) -> bool {
-    size >= DOWNSCALE && size % DOWNSCALE == 0
+    size >= DOWNSCALE && size.is_multiple_of(DOWNSCALE)
 }

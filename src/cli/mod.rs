@@ -1,7 +1,12 @@
 //! Command-line interface: clap-derived raw arguments, turned into validated configs before
 //! anything runs (invalid values are errors that say what is valid, never silent fallbacks).
 
+pub mod annotate;
+
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -31,7 +36,15 @@ pub enum Command {
     Train(TrainArgs),
     /// Measure a model on labelled face images: accuracy, per-class scores, confusion matrix.
     Evaluate(EvaluateArgs),
+    /// Annotate videos: a box, emotion label and confidence on every face, plus per-face data.
+    Annotate(annotate::AnnotateArgs),
 }
+
+/// Exit status when the input video was damaged or cut short and only its decodable part was
+/// written.
+pub const EXIT_PARTIAL: u8 = 3;
+/// Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// `emolens train`.
 #[derive(Debug, Args)]
@@ -115,21 +128,68 @@ pub struct EvaluateArgs {
     pub confusion: Option<PathBuf>,
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line and returns the exit status.
 ///
 /// # Errors
 /// Whatever the command reports; the message names the file and the fix.
-pub fn run(cli: Cli) -> Result<()> {
+pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Train(args) => {
             let config = train_config(args, cli.ort_lib)?;
-            crate::train::run(&config).map(|_| ())
+            crate::train::run(&config).map(|_| ExitCode::SUCCESS)
         }
         Command::Evaluate(args) => {
             let config = evaluate_config(args, cli.ort_lib)?;
-            crate::evaluate::run(&config).map(|_| ())
+            crate::evaluate::run(&config).map(|_| ExitCode::SUCCESS)
+        }
+        Command::Annotate(args) => {
+            let config = annotate::annotate_config(args, cli.ort_lib)?;
+            run_annotate(&config)
         }
     }
+}
+
+/// Runs annotate with Ctrl-C handling: the first press finishes the videos up to the current
+/// frame, the second exits at once.
+fn run_annotate(config: &crate::annotate::AnnotateConfig) -> Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!(
+            "\ninterrupted: finishing the output up to this frame (Ctrl-C again to quit now)"
+        );
+    })
+    .context("installing the Ctrl-C handler")?;
+    let results = crate::annotate::run(config, &stop)?;
+    let mut status = ExitCode::SUCCESS;
+    for (job, outcome) in &results {
+        println!("{}", crate::annotate::summary(job, outcome));
+        if config.stats {
+            println!("{}", outcome.times.per_frame_table(outcome.frames));
+        }
+        if let Some(t) = &outcome.truncation {
+            eprintln!(
+                "warning: {} is damaged or cut short: it stopped after frame {} ({:.2} s): {}; the output holds the frames before that",
+                job.input.display(),
+                t.frames,
+                t.time,
+                t.reason
+            );
+            status = ExitCode::from(EXIT_PARTIAL);
+        }
+        if outcome.interrupted {
+            eprintln!(
+                "interrupted: {} holds the first {} frames",
+                job.output.display(),
+                outcome.frames
+            );
+            status = ExitCode::from(EXIT_INTERRUPTED);
+        }
+    }
+    Ok(status)
 }
 
 fn in_unit_range(name: &str, value: f64, inclusive_zero: bool) -> Result<()> {
@@ -238,7 +298,7 @@ pub fn evaluate_config(args: EvaluateArgs, ort_lib: Option<PathBuf>) -> Result<E
 
 /// Fails early, before hours of work, when `path` cannot be written: its folder is missing or
 /// read-only, or it is a folder.
-fn check_writable_output(path: &Path, extension: &str) -> Result<()> {
+pub(crate) fn check_writable_output(path: &Path, extension: &str) -> Result<()> {
     if path.is_dir() {
         bail!(
             "{}: is a folder; give a file name such as out.{extension}",

@@ -1,0 +1,213 @@
+//! `emolens annotate`: the file pipeline of DESIGN.md section 1. Four stages on their own threads,
+//! joined by bounded channels: decode -> detect (Haar) -> infer (batched ONNX Runtime), track,
+//! draw and record -> encode (x264, audio copied). File input never drops a frame: a full
+//! channel blocks the stage before it. End of input is the sender being dropped; a failed send
+//! means a later stage stopped (its error is reported), so the stage stops quietly.
+
+pub mod stages;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use crossbeam_channel::bounded;
+
+use crate::detect::DetectConfig;
+use crate::track::TrackConfig;
+use crate::video::decode::{Decoder, Truncation};
+use crate::video::encode::EncodeOptions;
+use stages::StageTimes;
+
+/// Frames that may wait between two stages: enough to keep every stage busy, few enough to keep
+/// memory flat.
+const CHANNEL_DEPTH: usize = 4;
+
+/// One input and where its results go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The video to read.
+    pub input: PathBuf,
+    /// The annotated video.
+    pub output: PathBuf,
+    /// JSON Lines file of face records.
+    pub json: Option<PathBuf>,
+    /// CSV file of face records.
+    pub csv: Option<PathBuf>,
+    /// Slow-motion copy and its factor.
+    pub slowmo: Option<(PathBuf, f64)>,
+}
+
+/// A validated `emolens annotate` run.
+#[derive(Debug, Clone)]
+pub struct AnnotateConfig {
+    /// The videos, in order.
+    pub jobs: Vec<Job>,
+    /// The ONNX emotion model.
+    pub model: PathBuf,
+    /// Face detection.
+    pub detect: DetectConfig,
+    /// Tracking and smoothing.
+    pub track: TrackConfig,
+    /// Faces per ONNX Runtime call, gathered across frames.
+    pub batch: usize,
+    /// x264 settings.
+    pub encode: EncodeOptions,
+    /// Print per-stage times at the end.
+    pub stats: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// ONNX Runtime library override.
+    pub ort_lib: Option<PathBuf>,
+}
+
+/// How one video went.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Frames written.
+    pub frames: usize,
+    /// Face records (faces summed over frames).
+    pub faces: usize,
+    /// Frames with at least one face.
+    pub frames_with_faces: usize,
+    /// Face records per displayed label, in label order.
+    pub label_counts: Vec<(String, usize)>,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Time spent in each stage.
+    pub times: StageTimes,
+    /// Set when the input was damaged or cut short.
+    pub truncation: Option<Truncation>,
+    /// Set when Ctrl-C stopped the run.
+    pub interrupted: bool,
+}
+
+/// Runs every job in turn; stops at the first error or interruption.
+///
+/// # Errors
+/// The first failure of any stage, with the file it concerns.
+pub fn run(config: &AnnotateConfig, stop: &Arc<AtomicBool>) -> Result<Vec<(Job, Outcome)>> {
+    crate::video::init().context("initialising FFmpeg")?;
+    let env = crate::ort_runtime::environment(config.ort_lib.as_deref())?;
+    let mut results = Vec::new();
+    for job in &config.jobs {
+        let outcome = run_job(config, job, &env, stop)?;
+        let stop_here = outcome.interrupted;
+        results.push((job.clone(), outcome));
+        if stop_here {
+            break;
+        }
+    }
+    Ok(results)
+}
+
+fn run_job(
+    config: &AnnotateConfig,
+    job: &Job,
+    env: &ort::environment::Environment,
+    stop: &Arc<AtomicBool>,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let decoder = Decoder::open(&job.input)?;
+    let info = decoder.info().clone();
+    let classifier = crate::classifier::Classifier::load(&config.model, env)
+        .with_context(|| format!("loading model {}", config.model.display()))?;
+    let labels = classifier.emotion_head()?.labels.clone();
+    let crop_side = classifier.meta().preprocess.size;
+    let detector = crate::detect::FaceDetector::new(&config.detect)?;
+    let records =
+        crate::records::RecordWriter::create(job.json.as_deref(), job.csv.as_deref(), &labels)
+            .with_context(|| {
+                "creating the face record files; choose a writable --json/--csv path".to_string()
+            })?;
+    let encoder = crate::video::encode::Encoder::create(&job.output, &info, &config.encode)?;
+    let progress = stages::progress_bar(config.progress, info.frames, &job.input);
+
+    let (decoded_tx, decoded_rx) = bounded(CHANNEL_DEPTH);
+    let (detected_tx, detected_rx) = bounded(CHANNEL_DEPTH);
+    let (drawn_tx, drawn_rx) = bounded(CHANNEL_DEPTH);
+    let (recycle_tx, recycle_rx) = bounded(CHANNEL_DEPTH * 4);
+    let (decode, detect, infer, encode) = std::thread::scope(|scope| {
+        let decode = scope.spawn(|| stages::decode(decoder, decoded_tx, recycle_rx, stop));
+        let detect = scope.spawn(|| stages::detect(detector, crop_side, decoded_rx, detected_tx));
+        let infer = scope.spawn(|| {
+            stages::infer(
+                classifier,
+                crate::track::Tracker::new(config.track),
+                records,
+                config.batch,
+                detected_rx,
+                drawn_tx,
+            )
+        });
+        let encode = scope.spawn(|| stages::encode(encoder, drawn_rx, recycle_tx, &progress));
+        (decode.join(), detect.join(), infer.join(), encode.join())
+    });
+    progress.finish_and_clear();
+    let joined = |name: &str| anyhow::anyhow!("the {name} stage panicked");
+    // Upstream first: a stage stops quietly when a later one fails, so the first error in
+    // pipeline order is the cause and the later ones are consequences.
+    let decode_report = decode.map_err(|_| joined("decode"))??;
+    let detect_time = detect.map_err(|_| joined("detection"))??;
+    let infer_report = infer.map_err(|_| joined("inference"))??;
+    let (frames_written, encode_time) = encode.map_err(|_| joined("encode"))??;
+    if let Some((path, factor)) = &job.slowmo {
+        crate::video::slowmo::write_slow_motion(&job.output, path, *factor)?;
+    }
+    Ok(Outcome {
+        frames: frames_written,
+        faces: infer_report.faces,
+        frames_with_faces: infer_report.frames_with_faces,
+        label_counts: labels
+            .iter()
+            .cloned()
+            .zip(infer_report.label_counts)
+            .collect(),
+        elapsed: started.elapsed(),
+        times: StageTimes {
+            decode: decode_report.time,
+            detect: detect_time,
+            infer: infer_report.infer_time,
+            track: infer_report.track_time,
+            draw: infer_report.draw_time,
+            encode: encode_time,
+        },
+        truncation: decode_report.truncation,
+        interrupted: decode_report.interrupted || stop.load(Ordering::Relaxed),
+    })
+}
+
+/// The end-of-run summary of one video: frames, faces, speed and the share of each label.
+pub fn summary(job: &Job, outcome: &Outcome) -> String {
+    let seconds = outcome.elapsed.as_secs_f64().max(1e-9);
+    let mut text = format!(
+        "{} -> {}: {} frames in {:.1} s ({:.1} fps); faces in {} frames ({:.1} %), {} face records",
+        job.input.display(),
+        job.output.display(),
+        outcome.frames,
+        seconds,
+        outcome.frames as f64 / seconds,
+        outcome.frames_with_faces,
+        100.0 * outcome.frames_with_faces as f64 / outcome.frames.max(1) as f64,
+        outcome.faces
+    );
+    if outcome.faces > 0 {
+        let shares: Vec<String> = outcome
+            .label_counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(label, n)| format!("{label} {:.0} %", 100.0 * *n as f64 / outcome.faces as f64))
+            .collect();
+        text.push_str(&format!("\n  labels: {}", shares.join(", ")));
+    }
+    for (what, path) in [("records", &job.json), ("records", &job.csv)] {
+        if let Some(path) = path {
+            text.push_str(&format!("\n  {what}: {}", path.display()));
+        }
+    }
+    if let Some((path, factor)) = &job.slowmo {
+        text.push_str(&format!("\n  slow motion x{factor}: {}", path.display()));
+    }
+    text
+}

@@ -1,0 +1,262 @@
+//! Face detection with an OpenCV Haar cascade, made cheap enough for video: it runs on a copy
+//! scaled so that the smallest face wanted fills the cascade's 24-pixel window, and a full-frame
+//! search runs only every k-th frame; in between, each face is searched for near its last box.
+
+use std::path::PathBuf;
+
+use opencv::core::{Mat, Rect, Size, Vector};
+use opencv::imgproc;
+use opencv::objdetect::CascadeClassifier;
+use opencv::prelude::*;
+
+/// Side of the window the frontal-face cascades were trained on; smaller faces cannot be found.
+const CASCADE_WINDOW: f64 = 24.0;
+/// Between full searches, a face is looked for in its last box grown by this fraction per side.
+const SEARCH_MARGIN: f64 = 0.5;
+/// Between full searches, the face may shrink or grow by this factor.
+const SEARCH_SCALE_RANGE: f64 = 1.4;
+
+/// Detection settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectConfig {
+    /// The Haar cascade XML file.
+    pub cascade: PathBuf,
+    /// Step between the scales the cascade tries (> 1; larger is faster, finds fewer faces).
+    pub scale_factor: f64,
+    /// Overlapping hits needed to report a face (higher: fewer false faces).
+    pub min_neighbors: i32,
+    /// Smallest face side reported, in input pixels.
+    pub min_face: u32,
+    /// Full-frame search every this many frames; 1 searches every frame.
+    pub detect_every: usize,
+}
+
+/// The cascade could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: not a usable Haar cascade ({reason}); give an OpenCV cascade XML with --cascade")]
+pub struct CascadeError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+/// A stateful per-video detector: remembers the last boxes to search near them.
+pub struct FaceDetector {
+    cascade: CascadeClassifier,
+    config: DetectConfig,
+    small: Mat,
+    found: Vector<Rect>,
+    last: Vec<Rect>,
+    frames_seen: usize,
+}
+
+impl FaceDetector {
+    /// Loads the cascade.
+    ///
+    /// # Errors
+    /// [`CascadeError`] when the file is missing or not a cascade.
+    pub fn new(config: &DetectConfig) -> Result<Self, CascadeError> {
+        let error = |reason: String| CascadeError {
+            path: config.cascade.clone(),
+            reason,
+        };
+        if !config.cascade.is_file() {
+            return Err(error("file not found".into()));
+        }
+        let cascade = CascadeClassifier::new(&config.cascade).map_err(|e| error(e.to_string()))?;
+        if cascade.empty().map_err(|e| error(e.to_string()))? {
+            return Err(error("OpenCV could not read it".into()));
+        }
+        Ok(Self {
+            cascade,
+            config: config.clone(),
+            small: Mat::default(),
+            found: Vector::new(),
+            last: Vec::new(),
+            frames_seen: 0,
+        })
+    }
+
+    /// The faces in `gray` (the whole frame, 8-bit grayscale), in its pixel coordinates.
+    ///
+    /// # Errors
+    /// OpenCV's error when resizing or detection fails.
+    pub fn detect(&mut self, gray: &Mat) -> opencv::Result<Vec<Rect>> {
+        let scale = (CASCADE_WINDOW / f64::from(self.config.min_face.max(1))).min(1.0);
+        let size = Size::new(
+            ((f64::from(gray.cols()) * scale).round() as i32).max(1),
+            ((f64::from(gray.rows()) * scale).round() as i32).max(1),
+        );
+        imgproc::resize(gray, &mut self.small, size, 0.0, 0.0, imgproc::INTER_AREA)?;
+        let full_search =
+            self.frames_seen % self.config.detect_every.max(1) == 0 || self.last.is_empty();
+        self.frames_seen += 1;
+        let boxes = if full_search {
+            self.search_whole(scale)?
+        } else {
+            self.search_near_last(scale)?
+        };
+        self.last.clone_from(&boxes);
+        Ok(boxes)
+    }
+
+    fn search_whole(&mut self, scale: f64) -> opencv::Result<Vec<Rect>> {
+        let min = (CASCADE_WINDOW as i32, CASCADE_WINDOW as i32);
+        self.cascade.detect_multi_scale(
+            &self.small,
+            &mut self.found,
+            self.config.scale_factor,
+            self.config.min_neighbors,
+            0,
+            Size::new(min.0, min.1),
+            Size::default(),
+        )?;
+        Ok(self
+            .found
+            .iter()
+            .map(|r| unscale(r, (0, 0), scale))
+            .collect())
+    }
+
+    /// Looks for each last face inside its grown box; a face not found there keeps its last box
+    /// until the next full search, so that every frame of a face that is still there has a box.
+    fn search_near_last(&mut self, scale: f64) -> opencv::Result<Vec<Rect>> {
+        let bounds = Rect::new(0, 0, self.small.cols(), self.small.rows());
+        let mut boxes = Vec::with_capacity(self.last.len());
+        for &previous in &self.last {
+            let side = f64::from(previous.width) * scale;
+            let grow = (side * SEARCH_MARGIN) as i32;
+            let p = to_small(previous, scale);
+            let region = intersect(
+                Rect::new(
+                    p.x - grow,
+                    p.y - grow,
+                    p.width + 2 * grow,
+                    p.height + 2 * grow,
+                ),
+                bounds,
+            );
+            if region.width < CASCADE_WINDOW as i32 || region.height < CASCADE_WINDOW as i32 {
+                boxes.push(previous);
+                continue;
+            }
+            let roi = Mat::roi(&self.small, region)?;
+            let min_side = ((side / SEARCH_SCALE_RANGE) as i32).max(CASCADE_WINDOW as i32);
+            let max_side = (side * SEARCH_SCALE_RANGE) as i32;
+            self.cascade.detect_multi_scale(
+                &roi,
+                &mut self.found,
+                self.config.scale_factor,
+                self.config.min_neighbors,
+                0,
+                Size::new(min_side, min_side),
+                Size::new(max_side.max(min_side), max_side.max(min_side)),
+            )?;
+            let best = self
+                .found
+                .iter()
+                .map(|r| unscale(r, (region.x, region.y), scale))
+                .max_by(|a, b| iou(*a, previous).total_cmp(&iou(*b, previous)));
+            boxes.push(best.unwrap_or(previous));
+        }
+        Ok(boxes)
+    }
+}
+
+fn to_small(r: Rect, scale: f64) -> Rect {
+    Rect::new(
+        (f64::from(r.x) * scale) as i32,
+        (f64::from(r.y) * scale) as i32,
+        (f64::from(r.width) * scale) as i32,
+        (f64::from(r.height) * scale) as i32,
+    )
+}
+
+fn unscale(r: Rect, offset: (i32, i32), scale: f64) -> Rect {
+    Rect::new(
+        (f64::from(r.x + offset.0) / scale).round() as i32,
+        (f64::from(r.y + offset.1) / scale).round() as i32,
+        (f64::from(r.width) / scale).round() as i32,
+        (f64::from(r.height) / scale).round() as i32,
+    )
+}
+
+/// The overlap of two rectangles (empty when they do not overlap).
+pub fn intersect(a: Rect, b: Rect) -> Rect {
+    let x0 = a.x.max(b.x);
+    let y0 = a.y.max(b.y);
+    let x1 = (a.x + a.width).min(b.x + b.width);
+    let y1 = (a.y + a.height).min(b.y + b.height);
+    Rect::new(x0, y0, (x1 - x0).max(0), (y1 - y0).max(0))
+}
+
+/// Intersection over union of two rectangles, 0..=1.
+pub fn iou(a: Rect, b: Rect) -> f64 {
+    let i = intersect(a, b);
+    let inter = f64::from(i.width) * f64::from(i.height);
+    let union =
+        f64::from(a.width) * f64::from(a.height) + f64::from(b.width) * f64::from(b.height) - inter;
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
+    }
+}
+
+/// Writes the face in `rect` of `gray`, resized to `side` x `side`, as 0..=255 floats into `out`.
+///
+/// # Errors
+/// OpenCV's error when the crop or resize fails.
+pub fn face_crop(
+    gray: &Mat,
+    rect: Rect,
+    side: i32,
+    resized: &mut Mat,
+    out: &mut [f32],
+) -> opencv::Result<()> {
+    let bounds = Rect::new(0, 0, gray.cols(), gray.rows());
+    let rect = intersect(rect, bounds);
+    let roi = Mat::roi(gray, rect)?;
+    imgproc::resize(
+        &roi,
+        resized,
+        Size::new(side, side),
+        0.0,
+        0.0,
+        imgproc::INTER_AREA,
+    )?;
+    for (o, p) in out.iter_mut().zip(resized.data_bytes()?) {
+        *o = f32::from(*p);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iou_of_known_boxes() {
+        let a = Rect::new(0, 0, 10, 10);
+        assert!((iou(a, a) - 1.0).abs() < 1e-12);
+        assert_eq!(iou(a, Rect::new(20, 20, 5, 5)), 0.0);
+        assert!((iou(a, Rect::new(5, 0, 10, 10)) - 50.0 / 150.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn missing_cascade_is_named() {
+        let config = DetectConfig {
+            cascade: "/nonexistent/cascade.xml".into(),
+            scale_factor: 1.1,
+            min_neighbors: 5,
+            min_face: 48,
+            detect_every: 5,
+        };
+        let err = FaceDetector::new(&config)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("/nonexistent/cascade.xml"), "{err}");
+    }
+}

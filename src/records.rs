@@ -1,0 +1,189 @@
+//! Per-face data: one record per face per frame, as JSON Lines and/or CSV, each written under a
+//! temporary name and renamed by [`RecordWriter::finish`].
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+use crate::track::TrackedFace;
+
+/// One face in one frame, as written to JSON Lines.
+#[derive(Serialize)]
+struct FaceRecord<'a> {
+    frame: usize,
+    time: f64,
+    id: u64,
+    #[serde(rename = "box")]
+    bbox: [i32; 4],
+    label: &'a str,
+    confidence: f32,
+    #[serde(serialize_with = "in_label_order")]
+    probs: (&'a [String], &'a [f32]),
+}
+
+/// Serialises probabilities as an object whose keys keep the model's label order.
+fn in_label_order<S: Serializer>(
+    probs: &(&[String], &[f32]),
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(probs.0.len()))?;
+    for (label, p) in probs.0.iter().zip(probs.1) {
+        map.serialize_entry(label, &round4(*p))?;
+    }
+    map.end()
+}
+
+fn round4(v: f32) -> f32 {
+    (v * 10_000.0).round() / 10_000.0
+}
+
+struct Sink {
+    writer: BufWriter<File>,
+    partial: PathBuf,
+    target: PathBuf,
+}
+
+impl Sink {
+    fn create(target: &Path) -> std::io::Result<Self> {
+        let mut partial = target.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        Ok(Self {
+            writer: BufWriter::new(File::create(&partial)?),
+            partial,
+            target: target.to_owned(),
+        })
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        self.writer.flush()?;
+        std::fs::rename(&self.partial, &self.target)
+    }
+}
+
+/// Writes the JSON Lines and CSV files of one video.
+pub struct RecordWriter {
+    labels: Vec<String>,
+    json: Option<Sink>,
+    csv: Option<Sink>,
+}
+
+impl RecordWriter {
+    /// Creates the requested files (as `.partial` until [`finish`](Self::finish)).
+    ///
+    /// # Errors
+    /// I/O errors naming nothing; the caller adds the path.
+    pub fn create(
+        json: Option<&Path>,
+        csv: Option<&Path>,
+        labels: &[String],
+    ) -> std::io::Result<Self> {
+        let json = json.map(Sink::create).transpose()?;
+        let mut csv = csv.map(Sink::create).transpose()?;
+        if let Some(sink) = csv.as_mut() {
+            let probs: Vec<String> = labels.iter().map(|l| format!("prob_{l}")).collect();
+            writeln!(
+                sink.writer,
+                "frame,time,id,box_x,box_y,box_w,box_h,label,confidence,{}",
+                probs.join(",")
+            )?;
+        }
+        Ok(Self {
+            labels: labels.to_vec(),
+            json,
+            csv,
+        })
+    }
+
+    /// Writes the faces of one frame.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn write(&mut self, frame: usize, time: f64, faces: &[TrackedFace]) -> std::io::Result<()> {
+        for face in faces {
+            let (_, label, confidence) = crate::draw::top_label(face, &self.labels);
+            let b = face.bbox;
+            if let Some(sink) = self.json.as_mut() {
+                let record = FaceRecord {
+                    frame,
+                    time: (time * 1e4).round() / 1e4,
+                    id: face.id,
+                    bbox: [b.x, b.y, b.width, b.height],
+                    label,
+                    confidence: round4(confidence),
+                    probs: (&self.labels, &face.probs),
+                };
+                serde_json::to_writer(&mut sink.writer, &record)?;
+                sink.writer.write_all(b"\n")?;
+            }
+            if let Some(sink) = self.csv.as_mut() {
+                write!(
+                    sink.writer,
+                    "{frame},{time:.4},{},{},{},{},{},{label},{:.4}",
+                    face.id, b.x, b.y, b.width, b.height, confidence
+                )?;
+                for p in &face.probs {
+                    write!(sink.writer, ",{p:.4}")?;
+                }
+                writeln!(sink.writer)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes and renames the files into place.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn finish(self) -> std::io::Result<()> {
+        if let Some(sink) = self.json {
+            sink.finish()?;
+        }
+        if let Some(sink) = self.csv {
+            sink.finish()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencv::core::Rect;
+
+    #[test]
+    fn json_and_csv_hold_the_same_record() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let (json, csv) = (dir.path().join("f.jsonl"), dir.path().join("f.csv"));
+        let labels = vec!["happy".to_owned(), "sad".to_owned()];
+        let mut writer = RecordWriter::create(Some(&json), Some(&csv), &labels)?;
+        let face = TrackedFace {
+            id: 3,
+            bbox: Rect::new(1, 2, 30, 40),
+            probs: vec![0.25, 0.75],
+        };
+        writer.write(7, 0.5, &[face])?;
+        assert!(!json.exists(), "visible before finish");
+        writer.finish()?;
+        let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&json)?.trim())?;
+        assert_eq!(line["frame"], 7);
+        assert_eq!(line["id"], 3);
+        assert_eq!(line["box"], serde_json::json!([1, 2, 30, 40]));
+        assert_eq!(line["label"], "sad");
+        assert_eq!(line["probs"]["happy"], 0.25);
+        let text = std::fs::read_to_string(&csv)?;
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("frame,time,id,box_x,box_y,box_w,box_h,label,confidence,prob_happy,prob_sad")
+        );
+        assert_eq!(
+            lines.next(),
+            Some("7,0.5000,3,1,2,30,40,sad,0.7500,0.2500,0.7500")
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! Video files through FFmpeg (ffmpeg-next): decoding to BGR frames that carry their own
+//! timestamps and the audio packets that go with them, H.264/MP4 encoding with the audio copied,
+//! and the slow-motion remux.
+
+pub mod decode;
+pub mod encode;
+pub mod slowmo;
+
+use ffmpeg_next as ffmpeg;
+use std::path::PathBuf;
+
+/// One decoded picture on its way through the pipeline.
+pub struct Frame {
+    /// Position in decode order, from 0.
+    pub index: usize,
+    /// Presentation timestamp in the input video stream's time base.
+    pub pts: Option<i64>,
+    /// Seconds since the first frame.
+    pub time: f64,
+    /// The picture as packed BGR24 (row stride may exceed `3 * width`).
+    pub image: ffmpeg::frame::Video,
+    /// Audio packets read before this frame, muxed together with it so they stay interleaved.
+    pub audio: Vec<ffmpeg::Packet>,
+}
+
+/// What the encoder needs to know about the input.
+#[derive(Clone)]
+pub struct VideoInfo {
+    /// The input file.
+    pub path: PathBuf,
+    /// Picture width in pixels.
+    pub width: u32,
+    /// Picture height in pixels.
+    pub height: u32,
+    /// Time base of the video stream's timestamps.
+    pub time_base: ffmpeg::Rational,
+    /// Average frame rate (for the encoder's rate control; timestamps stay the input's).
+    pub frame_rate: ffmpeg::Rational,
+    /// Frame count from the container, when it says.
+    pub frames: Option<u64>,
+    /// Duration in seconds, when known.
+    pub duration: Option<f64>,
+    /// The audio stream to copy: its parameters and time base.
+    pub audio: Option<(ffmpeg::codec::Parameters, ffmpeg::Rational)>,
+}
+
+/// A video could not be read or written; messages name the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    /// The input does not exist.
+    #[error("{0}: not found; give an existing video file")]
+    NotFound(PathBuf),
+    /// FFmpeg cannot open the file as a media container.
+    #[error("{path}: not a video FFmpeg can read ({reason}); give a video file (mp4, mov, mkv, avi, ...)")]
+    NotVideo {
+        /// The file.
+        path: PathBuf,
+        /// FFmpeg's reason.
+        reason: String,
+    },
+    /// The container has no video stream.
+    #[error("{0}: has no video stream; give a video file")]
+    NoVideoStream(PathBuf),
+    /// A decoding or encoding step failed.
+    #[error("{path}: {what}: {reason}")]
+    Codec {
+        /// The file.
+        path: PathBuf,
+        /// The step that failed.
+        what: &'static str,
+        /// FFmpeg's reason.
+        reason: String,
+    },
+}
+
+impl VideoError {
+    pub(crate) fn codec(
+        path: &std::path::Path,
+        what: &'static str,
+        error: impl std::fmt::Display,
+    ) -> Self {
+        Self::Codec {
+            path: path.to_owned(),
+            what,
+            reason: error.to_string(),
+        }
+    }
+}
+
+/// Initialises FFmpeg once and keeps its own logging to errors only.
+pub fn init() -> Result<(), ffmpeg::Error> {
+    ffmpeg::init()?;
+    ffmpeg::log::set_level(ffmpeg::log::Level::Error);
+    Ok(())
+}
+
+/// Runs `f` on an OpenCV view of a BGR24 frame's pixels (no copy; drawing changes the frame).
+///
+/// # Errors
+/// OpenCV's error from making the view, or `f`'s.
+pub fn with_bgr_mat<T>(
+    image: &mut ffmpeg::frame::Video,
+    f: impl FnOnce(&mut opencv::core::Mat) -> opencv::Result<T>,
+) -> opencv::Result<T> {
+    let too_big = || opencv::Error::new(opencv::core::StsOutOfRange, "frame too large");
+    let rows = i32::try_from(image.height()).map_err(|_| too_big())?;
+    let cols = i32::try_from(image.width()).map_err(|_| too_big())?;
+    let step = image.stride(0);
+    let data = image.data_mut(0).as_mut_ptr().cast::<std::ffi::c_void>();
+    // SAFETY: `data` points at `rows` rows of `step` bytes holding `cols` BGR pixels each, owned
+    // by `image`, which is mutably borrowed for as long as the view lives (it ends with `f`).
+    let mut mat = unsafe {
+        opencv::core::Mat::new_rows_cols_with_data_unsafe(
+            rows,
+            cols,
+            opencv::core::CV_8UC3,
+            data,
+            step,
+        )
+    }?;
+    f(&mut mat)
+}
+
+/// An FFmpeg colour converter that can move to the thread of the stage that uses it.
+pub(crate) struct Scaler(pub(crate) ffmpeg::software::scaling::Context);
+
+// SAFETY: an SwsContext is plain heap state with no thread affinity; ffmpeg-next leaves it
+// `!Send` only because it holds a raw pointer. Each `Scaler` is owned and used by one stage at a
+// time, never shared.
+unsafe impl Send for Scaler {}
