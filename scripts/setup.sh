@@ -13,7 +13,7 @@ ORT_VERSION=1.31.1
 MIN_RUST=1.85
 PACKAGES=(pkg-config clang libclang-dev libopencv-dev opencv-data libavcodec-dev libavformat-dev
   libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev ffmpeg
-  python3 python3-pip ca-certificates curl)
+  python3 python3-pip ca-certificates curl bc)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -31,6 +31,7 @@ pub struct Decoder {
     decoded: ffmpeg::frame::Video,
     info: VideoInfo,
     next_index: usize,
+    video_packets: u64,
     first_pts: Option<i64>,
     pending_audio: Vec<Packet>,
     draining: bool,
@@ -104,6 +105,7 @@ impl Decoder {
             decoded: ffmpeg::frame::Video::empty(),
             info,
             next_index: 0,
+            video_packets: 0,
             first_pts: None,
             pending_audio: Vec::new(),
             draining: false,
@@ -169,6 +171,7 @@ impl Decoder {
                 Ok(()) => {
                     let stream = packet.stream();
                     if stream == self.video_index {
+                        self.video_packets += 1;
                         if let Err(e) = self.decoder.send_packet(&packet) {
                             // A damaged packet: keep what decodes, say where it stopped.
                             if !matches!(e, ffmpeg::Error::InvalidData) {
@@ -196,17 +199,18 @@ impl Decoder {
         let _ = self.decoder.send_eof();
     }
 
-    /// Marks the end; fewer frames than the container announced means the file was cut.
+    /// Marks the end. Fewer video packets than the container announced means the file was cut
+    /// (fewer decoded frames alone does not: valid files may hold packets that decode to nothing).
     fn finish(&mut self) {
         self.finished = true;
         if let Some(expected) = self.info.frames {
-            if (self.next_index as u64) < expected {
+            if self.video_packets < expected {
                 self.truncation.get_or_insert(Truncation {
                     frames: self.next_index,
                     time: self.last_time(),
                     reason: format!(
-                        "the container announces {expected} frames, only {} decode",
-                        self.next_index
+                        "the container announces {expected} frames, the file holds {}",
+                        self.video_packets
                     ),
                 });
             }

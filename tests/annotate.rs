@@ -1,0 +1,374 @@
+//! `emolens annotate` on the real clips in ../shared/data/videos, with real FFmpeg, OpenCV and
+//! ONNX Runtime and the shipped model.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+use crate::util::{assert_clean_failure, default_model, shared_data};
+
+fn video(name: &str) -> PathBuf {
+    let path = shared_data().join("videos").join(name);
+    assert!(path.is_file(), "{} is missing", path.display());
+    path
+}
+
+fn annotate(args: &[&std::ffi::OsStr]) -> Output {
+    default_model();
+    Command::cargo_bin("emolens")
+        .expect("binary built")
+        .arg("annotate")
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("emolens runs")
+}
+
+/// `(codec, frames, duration)` of each stream, counted by decoding with ffprobe.
+fn probe(path: &Path) -> Vec<(String, u64, f64)> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,nb_read_frames,duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (installed by scripts/setup.sh)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            match fields.as_slice() {
+                [codec, duration, frames, ..] => Some((
+                    (*codec).to_owned(),
+                    frames.parse().unwrap_or(0),
+                    duration.parse().unwrap_or(0.0),
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("records written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+#[test]
+fn pexels_clip_keeps_frames_timing_audio_and_finds_the_face() -> anyhow::Result<()> {
+    let input = video("pyfeat_WolfgangLanger_Pexels.mp4");
+    let dir = tempfile::tempdir()?;
+    let (out, json, csv) = (
+        dir.path().join("out.mp4"),
+        dir.path().join("faces.jsonl"),
+        dir.path().join("faces.csv"),
+    );
+    let output = annotate(&[
+        input.as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+        os("--json"),
+        json.as_os_str(),
+        os("--csv"),
+        csv.as_os_str(),
+        os("--slowmo"),
+        os("2"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        summary.contains("472 frames") && summary.contains("labels:"),
+        "{summary}"
+    );
+
+    let streams = probe(&out);
+    let source = probe(&input);
+    let video_stream = streams
+        .iter()
+        .find(|s| s.0 == "h264")
+        .expect("an H.264 stream");
+    assert_eq!(video_stream.1, 472);
+    let frame = 1001.0 / 24000.0;
+    assert!(
+        (video_stream.2 - source[0].2).abs() <= frame,
+        "{streams:?} vs {source:?}"
+    );
+    assert!(
+        streams.iter().any(|s| s.0 == "aac"),
+        "audio copied: {streams:?}"
+    );
+
+    let slow = dir.path().join("out.slow2x.mp4");
+    let slow_streams = probe(&slow);
+    assert_eq!(slow_streams.len(), 1, "slow motion is video only");
+    assert_eq!(slow_streams[0].1, 472);
+    assert!(
+        (slow_streams[0].2 - 2.0 * video_stream.2).abs() <= 2.0 * frame,
+        "{slow_streams:?}"
+    );
+
+    let faces = records(&json);
+    let frames_with_face: std::collections::BTreeSet<u64> =
+        faces.iter().filter_map(|r| r["frame"].as_u64()).collect();
+    assert!(
+        frames_with_face.len() as f64 >= 0.95 * 472.0,
+        "face in {} frames",
+        frames_with_face.len()
+    );
+    let share = |from: f64, to: f64, labels: &[&str]| {
+        let window: Vec<_> = faces
+            .iter()
+            .filter(|r| (from..to).contains(&r["time"].as_f64().unwrap_or(-1.0)))
+            .collect();
+        let hits = window
+            .iter()
+            .filter(|r| labels.contains(&r["label"].as_str().unwrap_or("")))
+            .count();
+        hits as f64 / window.len().max(1) as f64
+    };
+    let negative = share(0.0, 6.0, &["sad", "fear", "angry"]);
+    let happy = share(11.0, 100.0, &["happy"]);
+    assert!(
+        negative > 0.5,
+        "negative share in the first 6 s: {negative}"
+    );
+    assert!(happy > 0.5, "happy share after 11 s: {happy}");
+    let first = &faces[0];
+    for key in ["frame", "time", "id", "box", "label", "confidence", "probs"] {
+        assert!(!first[key].is_null(), "record lacks {key}: {first}");
+    }
+    let csv_rows = std::fs::read_to_string(&csv)?.lines().count() - 1;
+    assert_eq!(csv_rows, faces.len());
+    Ok(())
+}
+
+#[test]
+fn clips_without_faces_and_hevc_vfr_movs_work() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let inputs = [
+        video("no_face/pyfeat_no_face.mp4"),
+        video("no_face/pyfeat_face_noface.mov"),
+        video("no_face/pyfeat_noface_face.mov"),
+    ];
+    let out = dir.path().join("out");
+    let json = dir.path().join("json");
+    let mut args: Vec<&std::ffi::OsStr> = inputs.iter().map(|p| p.as_os_str()).collect();
+    args.extend([os("-o"), out.as_os_str(), os("--json"), json.as_os_str()]);
+    let output = annotate(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The title card alone: faces in at most 1 % of its frames.
+    let no_face = records(&json.join("pyfeat_no_face.jsonl"));
+    let decoded = probe(&inputs[0])
+        .into_iter()
+        .find(|s| s.0 == "h264")
+        .map_or(0, |s| s.1);
+    assert_eq!(probe(&out.join("pyfeat_no_face.mp4"))[0].1, decoded);
+    assert!(
+        no_face.len() as f64 <= 0.01 * decoded as f64,
+        "{} face records on a clip without faces",
+        no_face.len()
+    );
+
+    for name in ["pyfeat_face_noface", "pyfeat_noface_face"] {
+        let source = probe(&inputs[1]);
+        let written = probe(&out.join(format!("{name}.mp4")));
+        let (src_video, out_video) = (
+            source.iter().find(|s| s.0 == "hevc").expect("hevc input"),
+            written.iter().find(|s| s.0 == "h264").expect("h264 output"),
+        );
+        assert_eq!(out_video.1, src_video.1, "{name}: frame count");
+        assert!(
+            (out_video.2 - src_video.2).abs() < 0.05,
+            "{name}: duration {written:?} vs {source:?}"
+        );
+        let faces = records(&json.join(format!("{name}.jsonl")));
+        assert!(!faces.is_empty(), "{name}: the man's face is found");
+    }
+    Ok(())
+}
+
+#[test]
+fn bad_inputs_and_outputs_are_refused_clearly() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out.mp4");
+    let missing = dir.path().join("missing.mp4");
+    assert_clean_failure(
+        &annotate(&[missing.as_os_str(), os("-o"), out.as_os_str()]),
+        &["missing.mp4", "not found"],
+    );
+
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "this is not a video")?;
+    assert_clean_failure(
+        &annotate(&[text.as_os_str(), os("-o"), out.as_os_str()]),
+        &["notes.mp4", "not a video"],
+    );
+
+    let input = video("pyfeat_single_face.mp4");
+    let copy = dir.path().join("clip.mp4");
+    std::fs::copy(&input, &copy)?;
+    assert_clean_failure(
+        &annotate(&[copy.as_os_str(), os("-o"), copy.as_os_str()]),
+        &["overwrite the input"],
+    );
+    assert_eq!(
+        std::fs::metadata(&copy)?.len(),
+        std::fs::metadata(&input)?.len(),
+        "input untouched"
+    );
+
+    let unwritable = Path::new("/nonexistent-folder/out.mp4");
+    assert_clean_failure(
+        &annotate(&[copy.as_os_str(), os("-o"), unwritable.as_os_str()]),
+        &["/nonexistent-folder", "does not exist"],
+    );
+    assert_clean_failure(
+        &annotate(&[
+            copy.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+            os("--slowmo"),
+            os("0.5"),
+        ]),
+        &["--slowmo 0.5 is out of range"],
+    );
+    assert_clean_failure(
+        &annotate(&[
+            copy.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+            os("--device"),
+            os("cuda"),
+        ]),
+        &["no GPU support"],
+    );
+    assert!(!out.exists());
+    Ok(())
+}
+
+#[test]
+fn truncated_input_writes_the_decodable_frames_and_says_partial() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let full = std::fs::read(video("pyfeat_WolfgangLanger_Pexels.mp4"))?;
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &full[..full.len() / 2])?;
+    let out = dir.path().join("out.mp4");
+    let output = annotate(&[cut.as_os_str(), os("-o"), out.as_os_str()]);
+    assert_eq!(output.status.code(), Some(3), "exit code says partial");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cut short") && stderr.contains("stopped after frame"),
+        "{stderr}"
+    );
+    let frames = probe(&out)
+        .into_iter()
+        .find(|s| s.0 == "h264")
+        .map_or(0, |s| s.1);
+    assert!(frames > 100 && frames < 472, "{frames} frames written");
+    Ok(())
+}
+
+#[test]
+fn odd_frame_sizes_are_kept() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let odd = dir.path().join("odd.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(video("pyfeat_single_face.mp4"))
+        .args(["-vf", "scale=321:181", "-c:v", "libx264rgb", "-c:a", "copy"])
+        .arg(&odd)
+        .status()?;
+    assert!(made.success(), "ffmpeg made the odd-sized clip");
+    let out = dir.path().join("out.mp4");
+    let output = annotate(&[odd.as_os_str(), os("-o"), out.as_os_str()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dims = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&out)
+        .output()?;
+    assert_eq!(String::from_utf8_lossy(&dims.stdout).trim(), "321,181");
+    Ok(())
+}
+
+#[test]
+fn ctrl_c_leaves_a_playable_video_and_complete_records() -> anyhow::Result<()> {
+    default_model();
+    let dir = tempfile::tempdir()?;
+    let (out, json) = (dir.path().join("out.mp4"), dir.path().join("faces.jsonl"));
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("emolens"))
+        .args(["annotate", "--quiet", "--detect-every", "1"])
+        .arg(video("pyfeat_WolfgangLanger_Pexels.mp4"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--json")
+        .arg(&json)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()?;
+    let output = child.wait_with_output()?;
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let frames = probe(&out)
+        .into_iter()
+        .find(|s| s.0 == "h264")
+        .map_or(0, |s| s.1);
+    assert!(
+        frames > 0 && frames < 472,
+        "{frames} frames in the interrupted output"
+    );
+    let last_frame = records(&json)
+        .iter()
+        .filter_map(|r| r["frame"].as_u64())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        last_frame + 1 <= frames,
+        "records end at frame {last_frame}, video has {frames}"
+    );
+    Ok(())
+}
