@@ -31,12 +31,23 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Loads the model file.
+    /// Loads the model file. `threads` caps ONNX Runtime's threads for one run (0: its default,
+    /// one per core), so that a pipeline can keep cores for its other stages.
     ///
     /// # Errors
     /// [`ClassifierError`] when ONNX Runtime cannot read it or it does not fit the contract.
-    pub fn load(path: &Path, env: &ort::environment::Environment) -> Result<Self, ClassifierError> {
-        let session = Session::builder(env)?.commit_from_file(path)?;
+    pub fn load(
+        path: &Path,
+        env: &ort::environment::Environment,
+        threads: usize,
+    ) -> Result<Self, ClassifierError> {
+        let mut builder = Session::builder(env)?;
+        if threads > 0 {
+            builder = builder
+                .with_intra_threads(threads)
+                .map_err(ort::Error::from)?;
+        }
+        let session = builder.commit_from_file(path)?;
         Self::from_session(session)
     }
 

@@ -15,6 +15,9 @@ const CASCADE_WINDOW: f64 = 24.0;
 const SEARCH_MARGIN: f64 = 0.5;
 /// Between full searches, the face may shrink or grow by this factor.
 const SEARCH_SCALE_RANGE: f64 = 1.4;
+/// Between full searches, faces are searched for at this size (two cascade windows: detail
+/// enough for a sure hit, small enough to be cheap).
+const TRACKING_FACE_SIDE: f64 = 48.0;
 
 /// Detection settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +48,7 @@ pub struct CascadeError {
 pub struct FaceDetector {
     cascade: CascadeClassifier,
     config: DetectConfig,
-    small: Mat,
+    patch: Mat,
     found: Vector<Rect>,
     last: Vec<Rect>,
     frames_seen: usize,
@@ -71,7 +74,7 @@ impl FaceDetector {
         Ok(Self {
             cascade,
             config: config.clone(),
-            small: Mat::default(),
+            patch: Mat::default(),
             found: Vector::new(),
             last: Vec::new(),
             frames_seen: 0,
@@ -83,80 +86,97 @@ impl FaceDetector {
     /// # Errors
     /// OpenCV's error when resizing or detection fails.
     pub fn detect(&mut self, gray: &Mat) -> opencv::Result<Vec<Rect>> {
-        let scale = (CASCADE_WINDOW / f64::from(self.config.min_face.max(1))).min(1.0);
-        let size = Size::new(
-            ((f64::from(gray.cols()) * scale).round() as i32).max(1),
-            ((f64::from(gray.rows()) * scale).round() as i32).max(1),
-        );
-        imgproc::resize(gray, &mut self.small, size, 0.0, 0.0, imgproc::INTER_AREA)?;
-        let full_search =
-            self.frames_seen % self.config.detect_every.max(1) == 0 || self.last.is_empty();
+        let full_search = self
+            .frames_seen
+            .is_multiple_of(self.config.detect_every.max(1))
+            || self.last.is_empty();
         self.frames_seen += 1;
         let boxes = if full_search {
-            self.search_whole(scale)?
+            self.search_whole(gray)?
         } else {
-            self.search_near_last(scale)?
+            self.search_near_last(gray)?
         };
         self.last.clone_from(&boxes);
         Ok(boxes)
     }
 
-    fn search_whole(&mut self, scale: f64) -> opencv::Result<Vec<Rect>> {
-        let min = (CASCADE_WINDOW as i32, CASCADE_WINDOW as i32);
+    /// Searches the whole frame, scaled so that the smallest face wanted fills the cascade window.
+    fn search_whole(&mut self, gray: &Mat) -> opencv::Result<Vec<Rect>> {
+        let scale = (CASCADE_WINDOW / f64::from(self.config.min_face.max(1))).min(1.0);
+        let size = Size::new(
+            ((f64::from(gray.cols()) * scale).round() as i32).max(1),
+            ((f64::from(gray.rows()) * scale).round() as i32).max(1),
+        );
+        imgproc::resize(gray, &mut self.patch, size, 0.0, 0.0, imgproc::INTER_AREA)?;
+        let window = CASCADE_WINDOW as i32;
         self.cascade.detect_multi_scale(
-            &self.small,
+            &self.patch,
             &mut self.found,
             self.config.scale_factor,
             self.config.min_neighbors,
             0,
-            Size::new(min.0, min.1),
+            Size::new(window, window),
             Size::default(),
         )?;
         Ok(self
             .found
             .iter()
-            .map(|r| unscale(r, (0, 0), scale))
+            .map(|r| to_frame(r, (0, 0), scale))
             .collect())
     }
 
-    /// Looks for each last face inside its grown box; a face not found there keeps its last box
-    /// until the next full search, so that every frame of a face that is still there has a box.
-    fn search_near_last(&mut self, scale: f64) -> opencv::Result<Vec<Rect>> {
-        let bounds = Rect::new(0, 0, self.small.cols(), self.small.rows());
+    /// Looks for each last face near its last box, in a patch scaled so that the face is
+    /// [`TRACKING_FACE_SIDE`] pixels whatever its size: a few small cascade runs instead of a
+    /// frame-sized one. A face not found there keeps its last box until the next full search,
+    /// so that every frame of a face that is still there has a box.
+    fn search_near_last(&mut self, gray: &Mat) -> opencv::Result<Vec<Rect>> {
+        let bounds = Rect::new(0, 0, gray.cols(), gray.rows());
         let mut boxes = Vec::with_capacity(self.last.len());
         for &previous in &self.last {
-            let side = f64::from(previous.width) * scale;
-            let grow = (side * SEARCH_MARGIN) as i32;
-            let p = to_small(previous, scale);
+            let scale = (TRACKING_FACE_SIDE / f64::from(previous.width.max(1))).min(1.0);
+            let grow = (f64::from(previous.width) * SEARCH_MARGIN) as i32;
             let region = intersect(
                 Rect::new(
-                    p.x - grow,
-                    p.y - grow,
-                    p.width + 2 * grow,
-                    p.height + 2 * grow,
+                    previous.x - grow,
+                    previous.y - grow,
+                    previous.width + 2 * grow,
+                    previous.height + 2 * grow,
                 ),
                 bounds,
             );
-            if region.width < CASCADE_WINDOW as i32 || region.height < CASCADE_WINDOW as i32 {
+            let size = Size::new(
+                (f64::from(region.width) * scale).round() as i32,
+                (f64::from(region.height) * scale).round() as i32,
+            );
+            let window = CASCADE_WINDOW as i32;
+            if size.width < window || size.height < window {
                 boxes.push(previous);
                 continue;
             }
-            let roi = Mat::roi(&self.small, region)?;
-            let min_side = ((side / SEARCH_SCALE_RANGE) as i32).max(CASCADE_WINDOW as i32);
-            let max_side = (side * SEARCH_SCALE_RANGE) as i32;
+            imgproc::resize(
+                &Mat::roi(gray, region)?,
+                &mut self.patch,
+                size,
+                0.0,
+                0.0,
+                imgproc::INTER_AREA,
+            )?;
+            let side = f64::from(previous.width) * scale;
+            let min_side = ((side / SEARCH_SCALE_RANGE) as i32).max(window);
+            let max_side = ((side * SEARCH_SCALE_RANGE) as i32).max(min_side);
             self.cascade.detect_multi_scale(
-                &roi,
+                &self.patch,
                 &mut self.found,
                 self.config.scale_factor,
                 self.config.min_neighbors,
                 0,
                 Size::new(min_side, min_side),
-                Size::new(max_side.max(min_side), max_side.max(min_side)),
+                Size::new(max_side, max_side),
             )?;
             let best = self
                 .found
                 .iter()
-                .map(|r| unscale(r, (region.x, region.y), scale))
+                .map(|r| to_frame(r, (region.x, region.y), scale))
                 .max_by(|a, b| iou(*a, previous).total_cmp(&iou(*b, previous)));
             boxes.push(best.unwrap_or(previous));
         }
@@ -164,19 +184,11 @@ impl FaceDetector {
     }
 }
 
-fn to_small(r: Rect, scale: f64) -> Rect {
+/// A box found in a patch scaled by `scale` whose top-left corner is `origin` in the frame.
+fn to_frame(r: Rect, origin: (i32, i32), scale: f64) -> Rect {
     Rect::new(
-        (f64::from(r.x) * scale) as i32,
-        (f64::from(r.y) * scale) as i32,
-        (f64::from(r.width) * scale) as i32,
-        (f64::from(r.height) * scale) as i32,
-    )
-}
-
-fn unscale(r: Rect, offset: (i32, i32), scale: f64) -> Rect {
-    Rect::new(
-        (f64::from(r.x + offset.0) / scale).round() as i32,
-        (f64::from(r.y + offset.1) / scale).round() as i32,
+        origin.0 + (f64::from(r.x) / scale).round() as i32,
+        origin.1 + (f64::from(r.y) / scale).round() as i32,
         (f64::from(r.width) / scale).round() as i32,
         (f64::from(r.height) / scale).round() as i32,
     )

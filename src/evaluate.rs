@@ -65,7 +65,7 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
             config.model.display()
         );
     }
-    let mut classifier = Classifier::load(&config.model, &env)
+    let mut classifier = Classifier::load(&config.model, &env, 0)
         .with_context(|| format!("loading model {}", config.model.display()))?;
     let labels = classifier.emotion_head()?.labels.clone();
     let p = classifier.meta().preprocess.clone();

@@ -46,7 +46,7 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
     assert_eq!(state.epochs_done, 2);
 
     let env = emolens::ort_runtime::environment(None)?;
-    let mut classifier = Classifier::load(&model_path, &env)?;
+    let mut classifier = Classifier::load(&model_path, &env, 0)?;
     let meta = classifier.meta().clone();
     assert_eq!(
         meta.emotion_head()?.labels,

@@ -23,6 +23,9 @@ use stages::StageTimes;
 /// Frames that may wait between two stages: enough to keep every stage busy, few enough to keep
 /// memory flat.
 const CHANNEL_DEPTH: usize = 4;
+/// ONNX Runtime threads: one, so that detection and encoding keep the other cores (batches of a
+/// few faces gain little from more).
+const INFERENCE_THREADS: usize = 1;
 
 /// One input and where its results go.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,7 +114,7 @@ fn run_job(
     let started = Instant::now();
     let decoder = Decoder::open(&job.input)?;
     let info = decoder.info().clone();
-    let classifier = crate::classifier::Classifier::load(&config.model, env)
+    let classifier = crate::classifier::Classifier::load(&config.model, env, INFERENCE_THREADS)
         .with_context(|| format!("loading model {}", config.model.display()))?;
     let labels = classifier.emotion_head()?.labels.clone();
     let crop_side = classifier.meta().preprocess.size;

@@ -88,7 +88,7 @@ impl Encoder {
             .video()
             .map_err(|e| fail("setting up the encoder", e))?;
         // 4:2:0 needs even sizes; odd-sized inputs keep their size in 4:4:4.
-        let pixel = if info.width % 2 == 0 && info.height % 2 == 0 {
+        let pixel = if info.width.is_multiple_of(2) && info.height.is_multiple_of(2) {
             Pixel::YUV420P
         } else {
             Pixel::YUV444P
