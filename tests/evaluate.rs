@@ -60,35 +60,29 @@ fn default_model_reports_metrics_json_and_confusion_image() -> anyhow::Result<()
     Ok(())
 }
 
+/// Runs `emolens evaluate --data DIR` with `extra` arguments and checks it fails cleanly.
+fn assert_evaluate_fails(dir: &str, extra: &[&str], needles: &[&str]) -> anyhow::Result<()> {
+    let output = Command::cargo_bin("emolens")?
+        .args(["evaluate", "--data", dir])
+        .args(extra)
+        .output()?;
+    assert_clean_failure(&output, needles);
+    Ok(())
+}
+
 #[test]
 fn bad_evaluate_arguments_are_explained() -> anyhow::Result<()> {
     let data = fer_subset("PrivateTest", 1);
     let dir = data.path().to_str().unwrap_or_default().to_owned();
-    let output = Command::cargo_bin("emolens")?
-        .args(["evaluate", "--data", &dir, "--tta", "9"])
-        .output()?;
-    assert_clean_failure(&output, &["--tta 9 is out of range"]);
-    let output = Command::cargo_bin("emolens")?
-        .args([
-            "evaluate",
-            "--data",
-            &dir,
-            "--model",
-            "/nonexistent/model.onnx",
-        ])
-        .output()?;
-    assert_clean_failure(&output, &["/nonexistent/model.onnx", "model not found"]);
+    assert_evaluate_fails(&dir, &["--tta", "9"], &["--tta 9 is out of range"])?;
+    assert_evaluate_fails(
+        &dir,
+        &["--model", "/nonexistent/model.onnx"],
+        &["/nonexistent/model.onnx", "model not found"],
+    )?;
     let not_a_model = tempfile::NamedTempFile::new()?;
     std::fs::write(not_a_model.path(), b"garbage")?;
-    let output = Command::cargo_bin("emolens")?
-        .args([
-            "evaluate",
-            "--data",
-            &dir,
-            "--model",
-            not_a_model.path().to_str().unwrap_or_default(),
-        ])
-        .output()?;
-    assert_clean_failure(&output, &["loading model"]);
+    let garbage = not_a_model.path().to_str().unwrap_or_default();
+    assert_evaluate_fails(&dir, &["--model", garbage], &["loading model"])?;
     Ok(())
 }

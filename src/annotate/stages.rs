@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use ffmpeg_next as ffmpeg;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use opencv::core::{Mat, Rect};
@@ -336,9 +336,8 @@ pub fn encode(
                 encoder.write(&frame)?;
                 progress.inc(1);
                 time += started.elapsed();
-                if let Err(TrySendError::Disconnected(_)) = recycle.try_send(frame.image) {
-                    // The decoder is done; nothing to recycle into.
-                }
+                // A full pool or a finished decoder: the buffer is simply freed.
+                let _ = recycle.try_send(frame.image);
             }
             Item::Tail(audio) => {
                 encoder.write_audio(&audio)?;
