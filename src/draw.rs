@@ -1,11 +1,12 @@
 //! Overlays on video frames: a box in the colour of each face's emotion and a `#id label 87%`
-//! tag above it.
+//! tag above it, on BGR images or directly on YUV 4:2:0 frames.
 
 use opencv::core::{Mat, Point, Rect, Scalar};
 use opencv::imgproc;
 use opencv::prelude::*;
 
 use crate::track::TrackedFace;
+use crate::video::PlaneMats;
 
 /// BGR colours of the FER2013 emotions; other labels take [`PALETTE`] by label index.
 const EMOTION_COLOURS: [(&str, [f64; 3]); 7] = [
@@ -50,49 +51,218 @@ pub fn top_label<'a>(face: &TrackedFace, labels: &'a [String]) -> (usize, &'a st
     )
 }
 
-/// Draws every face's box and tag onto `image` (BGR).
-///
-/// # Errors
-/// OpenCV's error when drawing fails.
-pub fn draw_faces(image: &mut Mat, faces: &[TrackedFace], labels: &[String]) -> opencv::Result<()> {
-    let scale = (f64::from(image.rows()) * TEXT_SCALE_PER_PIXEL).max(MIN_TEXT_SCALE);
-    let thickness = ((scale * 2.5).round() as i32).max(1);
-    for face in faces {
+/// Sizes of the overlays, set by the frame height so that they read alike at 360p and 1080p.
+#[derive(Debug, Clone, Copy)]
+struct Style {
+    scale: f64,
+    thickness: i32,
+}
+
+impl Style {
+    fn for_height(rows: i32) -> Self {
+        let scale = (f64::from(rows) * TEXT_SCALE_PER_PIXEL).max(MIN_TEXT_SCALE);
+        Self {
+            scale,
+            thickness: ((scale * 2.5).round() as i32).max(1),
+        }
+    }
+
+    /// Line width of the face box.
+    fn box_line(self) -> i32 {
+        self.thickness + 1
+    }
+}
+
+/// What is drawn for one face, in frame coordinates.
+struct Overlay {
+    bbox: Rect,
+    colour: Scalar,
+    text: String,
+    /// The filled tag behind the text.
+    tag: Rect,
+    text_origin: Point,
+    ink: Scalar,
+}
+
+impl Overlay {
+    fn new(face: &TrackedFace, labels: &[String], style: Style) -> opencv::Result<Self> {
         let (index, label, confidence) = top_label(face, labels);
         let colour = label_colour(label, index);
-        imgproc::rectangle(image, face.bbox, colour, thickness + 1, imgproc::LINE_8, 0)?;
         let text = format!("#{} {label} {:.0}%", face.id, confidence * 100.0);
         let mut baseline = 0;
-        let size = imgproc::get_text_size(&text, FONT, scale, thickness, &mut baseline)?;
-        let pad = thickness + 2;
-        let top = if face.bbox.y - size.height - 2 * pad >= 0 {
-            face.bbox.y - size.height - 2 * pad
+        let size =
+            imgproc::get_text_size(&text, FONT, style.scale, style.thickness, &mut baseline)?;
+        let pad = style.thickness + 2;
+        let tag_height = size.height + 2 * pad;
+        let top = if face.bbox.y - tag_height >= 0 {
+            face.bbox.y - tag_height
         } else {
             face.bbox.y + face.bbox.height
         };
-        let tag = Rect::new(
-            face.bbox.x,
-            top,
-            size.width + 2 * pad,
-            size.height + 2 * pad,
-        );
-        imgproc::rectangle(image, tag, colour, imgproc::FILLED, imgproc::LINE_8, 0)?;
+        let tag = Rect::new(face.bbox.x, top, size.width + 2 * pad, tag_height);
         let ink = if colour[0] + colour[1] + colour[2] > 450.0 {
             0.0
         } else {
             255.0
         };
+        Ok(Self {
+            bbox: face.bbox,
+            colour,
+            text_origin: Point::new(tag.x + pad, tag.y + pad + size.height),
+            text,
+            tag,
+            ink: Scalar::new(ink, ink, ink, 0.0),
+        })
+    }
+
+    /// Draws onto `image`, whose top-left pixel is `origin` in the frame.
+    fn draw(&self, image: &mut Mat, origin: Point, style: Style) -> opencv::Result<()> {
+        let shift = |r: Rect| Rect::new(r.x - origin.x, r.y - origin.y, r.width, r.height);
+        imgproc::rectangle(
+            image,
+            shift(self.bbox),
+            self.colour,
+            style.box_line(),
+            imgproc::LINE_8,
+            0,
+        )?;
+        imgproc::rectangle(
+            image,
+            shift(self.tag),
+            self.colour,
+            imgproc::FILLED,
+            imgproc::LINE_8,
+            0,
+        )?;
         imgproc::put_text(
             image,
-            &text,
-            Point::new(tag.x + pad, tag.y + pad + size.height),
+            &self.text,
+            self.text_origin - origin,
             FONT,
-            scale,
-            Scalar::new(ink, ink, ink, 0.0),
-            thickness,
+            style.scale,
+            self.ink,
+            style.thickness,
             imgproc::LINE_AA,
             false,
-        )?;
+        )
+    }
+
+    /// The frame areas the overlay covers: the four sides of the box and the tag.
+    fn areas(&self, style: Style) -> [Rect; 5] {
+        let b = self.bbox;
+        let reach = style.box_line(); // covers the line's width on both sides, and more
+        [
+            Rect::new(b.x - reach, b.y - reach, b.width + 2 * reach, 2 * reach),
+            Rect::new(
+                b.x - reach,
+                b.y + b.height - reach,
+                b.width + 2 * reach,
+                2 * reach,
+            ),
+            Rect::new(b.x - reach, b.y - reach, 2 * reach, b.height + 2 * reach),
+            Rect::new(
+                b.x + b.width - reach,
+                b.y - reach,
+                2 * reach,
+                b.height + 2 * reach,
+            ),
+            self.tag,
+        ]
+    }
+}
+
+/// Draws every face's box and tag onto `image` (BGR).
+///
+/// # Errors
+/// OpenCV's error when drawing fails.
+pub fn draw_faces(image: &mut Mat, faces: &[TrackedFace], labels: &[String]) -> opencv::Result<()> {
+    let style = Style::for_height(image.rows());
+    for face in faces {
+        Overlay::new(face, labels, style)?.draw(image, Point::new(0, 0), style)?;
+    }
+    Ok(())
+}
+
+/// Draws every face's box and tag onto a YUV 4:2:0 frame. Only the areas the overlays cover
+/// are converted: each goes to BGR, is drawn on exactly as [`draw_faces`] draws, and comes back.
+///
+/// # Errors
+/// OpenCV's error when converting or drawing fails.
+pub fn draw_faces_yuv420(
+    planes: &mut PlaneMats,
+    faces: &[TrackedFace],
+    labels: &[String],
+) -> opencv::Result<()> {
+    let style = Style::for_height(planes.y.rows());
+    // Areas start and end on even pixels so that each holds whole chroma samples.
+    let (width, height) = (planes.y.cols() & !1, planes.y.rows() & !1);
+    let mut patch = Patch::default();
+    for face in faces {
+        let overlay = Overlay::new(face, labels, style)?;
+        for area in overlay.areas(style) {
+            let x0 = area.x.max(0) & !1;
+            let y0 = area.y.max(0) & !1;
+            let x1 = ((area.x + area.width).min(width) + 1) & !1;
+            let y1 = ((area.y + area.height).min(height) + 1) & !1;
+            if x1 - x0 < 2 || y1 - y0 < 2 {
+                continue;
+            }
+            let area = Rect::new(x0, y0, x1 - x0, y1 - y0);
+            patch.load(planes, area)?;
+            overlay.draw(&mut patch.bgr, Point::new(area.x, area.y), style)?;
+            patch.store(planes, area)?;
+        }
+    }
+    Ok(())
+}
+
+/// One area of a YUV 4:2:0 frame as BGR, and the buffers of its round trip.
+#[derive(Default)]
+struct Patch {
+    i420: Vec<u8>,
+    bgr: Mat,
+    back: Mat,
+}
+
+impl Patch {
+    /// Reads `area` (even position and size) of the planes into `bgr`.
+    fn load(&mut self, planes: &PlaneMats, area: Rect) -> opencv::Result<()> {
+        let half = Rect::new(area.x / 2, area.y / 2, area.width / 2, area.height / 2);
+        self.i420.clear();
+        gather(&planes.y, area, &mut self.i420)?;
+        gather(&planes.u, half, &mut self.i420)?;
+        gather(&planes.v, half, &mut self.i420)?;
+        let i420 = Mat::new_rows_cols_with_data(area.height * 3 / 2, area.width, &self.i420)?;
+        imgproc::cvt_color_def(&i420, &mut self.bgr, imgproc::COLOR_YUV2BGR_I420)
+    }
+
+    /// Writes `bgr` back into `area` of the planes.
+    fn store(&mut self, planes: &mut PlaneMats, area: Rect) -> opencv::Result<()> {
+        imgproc::cvt_color_def(&self.bgr, &mut self.back, imgproc::COLOR_BGR2YUV_I420)?;
+        let half = Rect::new(area.x / 2, area.y / 2, area.width / 2, area.height / 2);
+        let data = self.back.data_bytes()?;
+        let (luma, chroma) = data.split_at((area.width * area.height) as usize);
+        let (u, v) = chroma.split_at((half.width * half.height) as usize);
+        scatter(&mut planes.y, area, luma)?;
+        scatter(&mut planes.u, half, u)?;
+        scatter(&mut planes.v, half, v)
+    }
+}
+
+/// Appends the 8-bit samples of `area` of `plane`, row by row.
+fn gather(plane: &Mat, area: Rect, out: &mut Vec<u8>) -> opencv::Result<()> {
+    let columns = area.x as usize..(area.x + area.width) as usize;
+    for row in area.y..area.y + area.height {
+        out.extend_from_slice(&plane.at_row::<u8>(row)?[columns.clone()]);
+    }
+    Ok(())
+}
+
+/// Writes `samples` (rows of `area`'s width) into `area` of `plane`.
+fn scatter(plane: &mut Mat, area: Rect, samples: &[u8]) -> opencv::Result<()> {
+    let columns = area.x as usize..(area.x + area.width) as usize;
+    for (row, line) in (area.y..area.y + area.height).zip(samples.chunks(area.width as usize)) {
+        plane.at_row_mut::<u8>(row)?[columns.clone()].copy_from_slice(line);
     }
     Ok(())
 }

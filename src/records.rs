@@ -18,6 +18,7 @@ struct FaceRecord<'a> {
     id: u64,
     #[serde(rename = "box")]
     bbox: [i32; 4],
+    frontal: bool,
     label: &'a str,
     confidence: f32,
     #[serde(serialize_with = "in_label_order")]
@@ -87,7 +88,7 @@ impl RecordWriter {
             let probs: Vec<String> = labels.iter().map(|l| format!("prob_{l}")).collect();
             writeln!(
                 sink.writer,
-                "frame,time,id,box_x,box_y,box_w,box_h,label,confidence,{}",
+                "frame,time,id,box_x,box_y,box_w,box_h,frontal,label,confidence,{}",
                 probs.join(",")
             )?;
         }
@@ -112,6 +113,7 @@ impl RecordWriter {
                     time: (time * 1e4).round() / 1e4,
                     id: face.id,
                     bbox: [b.x, b.y, b.width, b.height],
+                    frontal: face.frontal,
                     label,
                     confidence: round4(confidence),
                     probs: (&self.labels, &face.probs),
@@ -122,8 +124,14 @@ impl RecordWriter {
             if let Some(sink) = self.csv.as_mut() {
                 write!(
                     sink.writer,
-                    "{frame},{time:.4},{},{},{},{},{},{label},{:.4}",
-                    face.id, b.x, b.y, b.width, b.height, confidence
+                    "{frame},{time:.4},{},{},{},{},{},{},{label},{:.4}",
+                    face.id,
+                    b.x,
+                    b.y,
+                    b.width,
+                    b.height,
+                    u8::from(face.frontal),
+                    confidence
                 )?;
                 for p in &face.probs {
                     write!(sink.writer, ",{p:.4}")?;
@@ -163,6 +171,7 @@ mod tests {
         let face = TrackedFace {
             id: 3,
             bbox: Rect::new(1, 2, 30, 40),
+            frontal: true,
             probs: vec![0.25, 0.75],
         };
         writer.write(7, 0.5, &[face])?;
@@ -172,17 +181,18 @@ mod tests {
         assert_eq!(line["frame"], 7);
         assert_eq!(line["id"], 3);
         assert_eq!(line["box"], serde_json::json!([1, 2, 30, 40]));
+        assert_eq!(line["frontal"], true);
         assert_eq!(line["label"], "sad");
         assert_eq!(line["probs"]["happy"], 0.25);
         let text = std::fs::read_to_string(&csv)?;
         let mut lines = text.lines();
         assert_eq!(
             lines.next(),
-            Some("frame,time,id,box_x,box_y,box_w,box_h,label,confidence,prob_happy,prob_sad")
+            Some("frame,time,id,box_x,box_y,box_w,box_h,frontal,label,confidence,prob_happy,prob_sad")
         );
         assert_eq!(
             lines.next(),
-            Some("7,0.5000,3,1,2,30,40,sad,0.7500,0.2500,0.7500")
+            Some("7,0.5000,3,1,2,30,40,1,sad,0.7500,0.2500,0.7500")
         );
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! `emolens annotate`: the file pipeline of DESIGN.md section 1. Four stages on their own threads,
-//! joined by bounded channels: decode -> detect (Haar) -> infer (batched ONNX Runtime), track,
-//! draw and record -> encode (x264, audio copied). File input never drops a frame: a full
+//! joined by bounded channels: decode -> detect (Haar) and track -> infer (batched ONNX Runtime),
+//! smooth, draw and record -> encode (x264, audio copied). File input never drops a frame: a full
 //! channel blocks the stage before it. End of input is the sender being dropped; a failed send
 //! means a later stage stopped (its error is reported), so the stage stops quietly.
 
@@ -18,7 +18,7 @@ use crate::detect::DetectConfig;
 use crate::track::TrackConfig;
 use crate::video::decode::{Decoder, Truncation};
 use crate::video::encode::EncodeOptions;
-use stages::StageTimes;
+use stages::{Cadence, StageTimes};
 
 /// Frames that may wait between two stages: enough to keep every stage busy, few enough to keep
 /// memory flat.
@@ -53,6 +53,8 @@ pub struct AnnotateConfig {
     pub detect: DetectConfig,
     /// Tracking and smoothing.
     pub track: TrackConfig,
+    /// How often known faces are classified.
+    pub cadence: Cadence,
     /// Faces per ONNX Runtime call, gathered across frames.
     pub batch: usize,
     /// x264 settings.
@@ -114,11 +116,17 @@ fn run_job(
     let started = Instant::now();
     let decoder = Decoder::open(&job.input)?;
     let info = decoder.info().clone();
-    let classifier = crate::classifier::Classifier::load(&config.model, env, INFERENCE_THREADS)
-        .with_context(|| format!("loading model {}", config.model.display()))?;
+    // Parsing the cascade and building the ONNX Runtime session take tens of milliseconds each.
+    let (classifier, detector) = std::thread::scope(|scope| {
+        let detector = scope.spawn(|| crate::detect::FaceDetector::new(&config.detect));
+        let classifier = crate::classifier::Classifier::load(&config.model, env, INFERENCE_THREADS)
+            .with_context(|| format!("loading model {}", config.model.display()));
+        (classifier, detector.join())
+    });
+    let classifier = classifier?;
+    let detector = detector.map_err(|_| anyhow::anyhow!("loading the cascade panicked"))??;
     let labels = classifier.emotion_head()?.labels.clone();
     let crop_side = classifier.meta().preprocess.size;
-    let detector = crate::detect::FaceDetector::new(&config.detect)?;
     let records =
         crate::records::RecordWriter::create(job.json.as_deref(), job.csv.as_deref(), &labels)
             .with_context(|| {
@@ -133,11 +141,20 @@ fn run_job(
     let (recycle_tx, recycle_rx) = bounded(CHANNEL_DEPTH * 4);
     let (decode, detect, infer, encode) = std::thread::scope(|scope| {
         let decode = scope.spawn(|| stages::decode(decoder, decoded_tx, recycle_rx, stop));
-        let detect = scope.spawn(|| stages::detect(detector, crop_side, decoded_rx, detected_tx));
+        let detect = scope.spawn(|| {
+            stages::detect(
+                detector,
+                crate::track::Tracker::new(config.track),
+                config.cadence,
+                crop_side,
+                decoded_rx,
+                detected_tx,
+            )
+        });
         let infer = scope.spawn(|| {
             stages::infer(
                 classifier,
-                crate::track::Tracker::new(config.track),
+                crate::track::Smoother::new(config.track.smoothing),
                 records,
                 config.batch,
                 detected_rx,

@@ -11,16 +11,15 @@ use anyhow::{bail, Context, Result};
 use crossbeam_channel::{Receiver, Sender};
 use ffmpeg_next as ffmpeg;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use opencv::core::{Mat, Rect};
-use opencv::imgproc;
+use opencv::core::Mat;
 
 use crate::classifier::Classifier;
-use crate::detect::{face_crop, FaceDetector};
+use crate::detect::{face_crop, FaceDetector, GrayLevels};
 use crate::records::RecordWriter;
-use crate::track::Tracker;
+use crate::track::{Smoother, TrackedBox, TrackedFace, Tracker};
 use crate::video::decode::{Decoder, Truncation};
 use crate::video::encode::Encoder;
-use crate::video::{with_bgr_mat, Frame};
+use crate::video::{with_planes, Frame};
 
 /// What flows between stages.
 pub enum Item<T> {
@@ -30,12 +29,32 @@ pub enum Item<T> {
     Tail(Vec<ffmpeg::Packet>),
 }
 
-/// A frame with its faces: boxes in input pixels and their crops, `[faces, height, width]`
-/// gray values 0..=255 at the model's input size.
+/// A frame with its tracked faces and the crops of those due for classification.
 pub struct DetectedFrame {
     frame: Frame,
-    boxes: Vec<Rect>,
+    faces: Vec<TrackedBox>,
+    /// Whether each face is classified in this frame (otherwise it keeps its smoothed
+    /// probabilities).
+    classify: Vec<bool>,
+    /// The crops of the faces to classify, in order: `[faces, height, width]` gray values
+    /// 0..=255 at the model's input size.
     crops: Vec<f32>,
+    /// Tracks that ended at this frame.
+    ended: Vec<u64>,
+}
+
+/// How often faces are classified and tracked in the detection stage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cadence {
+    /// A known face is classified every this many frames (a new one at once), staggered by
+    /// track ID so that the work spreads evenly over frames.
+    pub classify_every: usize,
+}
+
+impl Cadence {
+    fn is_due(self, frame: usize, face: &TrackedBox) -> bool {
+        face.is_new || (frame as u64 + face.id).is_multiple_of(self.classify_every.max(1) as u64)
+    }
 }
 
 /// Most frames gathered into one ONNX Runtime call, so that batching never holds frames long.
@@ -46,11 +65,11 @@ const MAX_FRAMES_PER_BATCH: usize = 16;
 pub struct StageTimes {
     /// Demuxing, decoding and conversion to BGR.
     pub decode: Duration,
-    /// Grayscale conversion, Haar detection and face crops.
+    /// Grayscale conversion, Haar detection, tracking and face crops.
     pub detect: Duration,
     /// ONNX Runtime.
     pub infer: Duration,
-    /// Tracking, smoothing and writing records.
+    /// Smoothing and writing records (tracking itself is part of detection).
     pub track: Duration,
     /// Drawing overlays.
     pub draw: Duration,
@@ -146,18 +165,20 @@ pub fn decode(
     })
 }
 
-/// Finds the faces of each frame and crops them to the model's input size (`[width, height]`).
+/// Finds and tracks the faces of each frame and crops those due for classification to the
+/// model's input size (`[width, height]`).
 ///
 /// # Errors
 /// OpenCV failures.
 pub fn detect(
     mut detector: FaceDetector,
+    mut tracker: Tracker,
+    cadence: Cadence,
     crop_size: [usize; 2],
     rx: Receiver<Item<Frame>>,
     tx: Sender<Item<DetectedFrame>>,
 ) -> Result<Duration> {
     let mut time = Duration::ZERO;
-    let mut gray = Mat::default();
     let mut resized = Mat::default();
     let area = crop_size[0] * crop_size[1];
     let side = i32::try_from(crop_size[0]).context("model input too large")?;
@@ -170,24 +191,38 @@ pub fn detect(
             }
         };
         let started = Instant::now();
-        with_bgr_mat(&mut frame.image, |bgr| {
-            imgproc::cvt_color_def(bgr, &mut gray, imgproc::COLOR_BGR2GRAY)
+        // The luma plane is the gray picture.
+        let (faces, classify, crops) = with_planes(&mut frame.image, |planes| {
+            let detections = detector.detect(&planes.y)?;
+            let faces = tracker.update(&detections);
+            let classify: Vec<bool> = faces
+                .iter()
+                .map(|face| cadence.is_due(frame.index, face))
+                .collect();
+            let due = faces.iter().zip(&classify).filter(|(_, due)| **due);
+            let mut crops = vec![0.0f32; classify.iter().filter(|due| **due).count() * area];
+            for ((face, _), out) in due.zip(crops.chunks_mut(area)) {
+                face_crop(
+                    &planes.y,
+                    GrayLevels::Video,
+                    face.bbox,
+                    side,
+                    &mut resized,
+                    out,
+                )?;
+            }
+            Ok((faces, classify, crops))
         })
-        .context("converting a frame to gray")?;
-        let boxes = detector.detect(&gray).context("detecting faces")?;
-        let mut crops = vec![0.0f32; boxes.len() * area];
-        for (rect, out) in boxes.iter().zip(crops.chunks_mut(area)) {
-            face_crop(&gray, *rect, side, &mut resized, out).context("cropping a face")?;
-        }
+        .context("detecting faces")?;
         time += started.elapsed();
-        if tx
-            .send(Item::Frame(DetectedFrame {
-                frame,
-                boxes,
-                crops,
-            }))
-            .is_err()
-        {
+        let detected = DetectedFrame {
+            frame,
+            faces,
+            classify,
+            crops,
+            ended: tracker.take_ended(),
+        };
+        if tx.send(Item::Frame(detected)).is_err() {
             break;
         }
     }
@@ -204,20 +239,20 @@ pub struct InferReport {
     pub label_counts: Vec<usize>,
     /// ONNX Runtime time.
     pub infer_time: Duration,
-    /// Tracking and record-writing time.
+    /// Smoothing and record-writing time.
     pub track_time: Duration,
     /// Drawing time.
     pub draw_time: Duration,
 }
 
-/// Classifies the faces of several frames per ONNX Runtime call, then tracks, draws and records
-/// each frame in order.
+/// Classifies the due faces of several frames per ONNX Runtime call, then smooths, draws and
+/// records each frame in order.
 ///
 /// # Errors
 /// ONNX Runtime, drawing or record-writing failures.
 pub fn infer(
     mut classifier: Classifier,
-    mut tracker: Tracker,
+    mut smoother: Smoother,
     mut records: RecordWriter,
     batch: usize,
     rx: Receiver<Item<DetectedFrame>>,
@@ -247,7 +282,11 @@ pub fn infer(
         }
         while tail.is_none()
             && pending.len() < MAX_FRAMES_PER_BATCH
-            && pending.iter().map(|f| f.boxes.len()).sum::<usize>() < batch
+            && pending
+                .iter()
+                .map(|f| f.crops.len() / face_len)
+                .sum::<usize>()
+                < batch
         {
             match rx.try_recv() {
                 Ok(Item::Frame(frame)) => pending.push(frame),
@@ -274,19 +313,29 @@ pub fn infer(
         }
         report.infer_time += started.elapsed();
 
-        let mut offset = 0;
+        let mut classified = probs.chunks(classes);
         for mut detected in pending.drain(..) {
             let started = Instant::now();
-            let faces: Vec<_> = detected
-                .boxes
-                .iter()
-                .map(|b| {
-                    let p = probs[offset * classes..(offset + 1) * classes].to_vec();
-                    offset += 1;
-                    (*b, p)
-                })
-                .collect();
-            let tracked = tracker.update(&faces);
+            smoother.forget(&detected.ended);
+            let mut tracked = Vec::with_capacity(detected.faces.len());
+            for (face, due) in detected.faces.iter().zip(&detected.classify) {
+                let probs = if *due {
+                    let new = classified
+                        .next()
+                        .context("fewer classifications than crops")?;
+                    smoother.add(face.id, new)
+                } else {
+                    smoother
+                        .get(face.id)
+                        .with_context(|| format!("face #{} was never classified", face.id))?
+                };
+                tracked.push(TrackedFace {
+                    id: face.id,
+                    bbox: face.bbox,
+                    frontal: face.frontal,
+                    probs: probs.to_vec(),
+                });
+            }
             records
                 .write(detected.frame.index, detected.frame.time, &tracked)
                 .context("writing face records")?;
@@ -297,8 +346,8 @@ pub fn infer(
             }
             report.track_time += started.elapsed();
             let started = Instant::now();
-            with_bgr_mat(&mut detected.frame.image, |bgr| {
-                crate::draw::draw_faces(bgr, &tracked, &labels)
+            with_planes(&mut detected.frame.image, |planes| {
+                crate::draw::draw_faces_yuv420(planes, &tracked, &labels)
             })
             .context("drawing overlays")?;
             report.draw_time += started.elapsed();
@@ -332,8 +381,8 @@ pub fn encode(
     for item in rx {
         let started = Instant::now();
         match item {
-            Item::Frame(frame) => {
-                encoder.write(&frame)?;
+            Item::Frame(mut frame) => {
+                encoder.write(&mut frame)?;
                 progress.inc(1);
                 time += started.elapsed();
                 // A full pool or a finished decoder: the buffer is simply freed.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
+use crate::annotate::stages::Cadence;
 use crate::annotate::{AnnotateConfig, Job};
 use crate::detect::DetectConfig;
 use crate::track::TrackConfig;
@@ -65,8 +66,9 @@ pub struct AnnotateArgs {
     /// Haar cascade XML (default: cascades/haarcascade_frontalface_default.xml).
     #[arg(long, value_name = "FILE", help_heading = "Detection")]
     pub cascade: Option<PathBuf>,
-    /// Scale step of the cascade search, > 1 (larger: faster, may miss faces).
-    #[arg(long, default_value_t = 1.1, help_heading = "Detection")]
+    /// Scale step of the full-frame search, > 1 (larger: faster, may miss faces; known faces
+    /// are followed at a fine step regardless).
+    #[arg(long, default_value_t = 1.2, help_heading = "Detection")]
     pub scale_factor: f64,
     /// Overlapping hits needed to report a face (larger: fewer false faces).
     #[arg(long, default_value_t = 5, help_heading = "Detection")]
@@ -79,11 +81,15 @@ pub struct AnnotateArgs {
     /// 1 detects on every frame.
     #[arg(
         long,
-        default_value_t = 5,
+        default_value_t = 15,
         value_name = "N",
         help_heading = "Detection"
     )]
     pub detect_every: usize,
+    /// Classify each known face every N frames (a new face at once); in between it keeps its
+    /// smoothed probabilities. 1 classifies every face in every frame.
+    #[arg(long, default_value_t = 2, value_name = "N", help_heading = "Model")]
+    pub classify_every: usize,
     /// Weight of the past when smoothing each face's probabilities, 0 (off) to 0.95.
     #[arg(long, default_value_t = 0.6, help_heading = "Tracking")]
     pub smooth: f32,
@@ -136,6 +142,9 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
     }
     if args.detect_every == 0 {
         bail!("--detect-every must be at least 1 (1 = detect on every frame)");
+    }
+    if args.classify_every == 0 {
+        bail!("--classify-every must be at least 1 (1 = classify every face in every frame)");
     }
     if !(0.0..=0.95).contains(&args.smooth) {
         bail!(
@@ -257,6 +266,9 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
             min_iou: args.min_iou,
             max_missed: MAX_MISSED_FRAMES,
             smoothing: args.smooth,
+        },
+        cadence: Cadence {
+            classify_every: args.classify_every,
         },
         batch: args.batch,
         encode: EncodeOptions {

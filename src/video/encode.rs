@@ -9,7 +9,7 @@ use ffmpeg::software::scaling;
 use ffmpeg::{codec, encoder, format, Dictionary, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 
-use super::{Frame, Scaler, VideoError, VideoInfo};
+use super::{Frame, VideoError, VideoInfo};
 
 /// x264 settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +38,8 @@ pub const X264_PRESETS: [&str; 10] = [
 pub struct Encoder {
     output: format::context::Output,
     encoder: encoder::Video,
-    scaler: super::Scaler,
-    converted: ffmpeg::frame::Video,
+    /// For odd-sized video: 4:2:0 frames to 4:4:4 (x264's 4:2:0 needs even sizes).
+    to_444: Option<(super::Scaler, ffmpeg::frame::Video)>,
     video_stream: usize,
     audio_stream: Option<(usize, Rational)>,
     input_time_base: Rational,
@@ -98,6 +98,9 @@ impl Encoder {
         setup.set_format(pixel);
         setup.set_time_base(info.time_base);
         setup.set_frame_rate(Some(info.frame_rate));
+        setup.set_colorspace(info.colour.space);
+        setup.set_color_primaries(info.colour.primaries);
+        setup.set_color_transfer_characteristic(info.colour.transfer);
         if global_header {
             setup.set_flags(codec::Flags::GLOBAL_HEADER);
         }
@@ -131,17 +134,24 @@ impl Encoder {
         let video_time_base = output
             .stream(video_stream)
             .map_or(info.time_base, |s| s.time_base());
-        let scaler = scaling::Context::get(
-            Pixel::BGR24,
-            info.width,
-            info.height,
-            pixel,
-            info.width,
-            info.height,
-            scaling::Flags::BILINEAR,
-        )
-        .map_err(|e| fail("setting up colour conversion", e))
-        .map(Scaler)?;
+        let to_444 = if pixel == Pixel::YUV420P {
+            None
+        } else {
+            let scaler = scaling::Context::get(
+                Pixel::YUV420P,
+                info.width,
+                info.height,
+                pixel,
+                info.width,
+                info.height,
+                scaling::Flags::BILINEAR,
+            )
+            .map_err(|e| fail("setting up colour conversion", e))?;
+            Some((
+                super::Scaler(scaler),
+                ffmpeg::frame::Video::new(pixel, info.width, info.height),
+            ))
+        };
         let per_second = f64::from(info.frame_rate).max(1e-3);
         let frame_duration = ((1.0 / per_second) / f64::from(info.time_base))
             .round()
@@ -149,8 +159,7 @@ impl Encoder {
         Ok(Self {
             output,
             encoder,
-            scaler,
-            converted: ffmpeg::frame::Video::new(pixel, info.width, info.height),
+            to_444,
             video_stream,
             audio_stream,
             input_time_base: info.time_base,
@@ -168,12 +177,8 @@ impl Encoder {
     ///
     /// # Errors
     /// [`VideoError`] when encoding or writing fails.
-    pub fn write(&mut self, frame: &Frame) -> Result<(), VideoError> {
+    pub fn write(&mut self, frame: &mut Frame) -> Result<(), VideoError> {
         self.write_audio(&frame.audio)?;
-        self.scaler
-            .0
-            .run(&frame.image, &mut self.converted)
-            .map_err(|e| VideoError::codec(&self.target, "converting a frame for x264", e))?;
         // Timestamps must rise; a missing or repeated one gets the next slot.
         let pts = match (frame.pts, self.last_pts) {
             (Some(p), Some(last)) if p > last => p,
@@ -182,9 +187,21 @@ impl Encoder {
             (None, None) => 0,
         };
         self.last_pts = Some(pts);
-        self.converted.set_pts(Some(pts));
+        let picture = match self.to_444.as_mut() {
+            Some((super::Scaler(scaler), converted)) => {
+                scaler.run(&frame.image, converted).map_err(|e| {
+                    VideoError::codec(&self.target, "converting a frame for x264", e)
+                })?;
+                converted
+            }
+            None => &mut frame.image,
+        };
+        picture.set_pts(Some(pts));
+        // A decoded frame keeps its input picture type; x264 would take I as an order.
+        picture.set_kind(ffmpeg::picture::Type::None);
+        // x264 copies the picture, so the frame may be reused as soon as this returns.
         self.encoder
-            .send_frame(&self.converted)
+            .send_frame(picture)
             .map_err(|e| VideoError::codec(&self.target, "encoding a frame", e))?;
         self.frames += 1;
         self.drain()

@@ -1,6 +1,8 @@
-//! Video files through FFmpeg (ffmpeg-next): decoding to BGR frames that carry their own
-//! timestamps and the audio packets that go with them, H.264/MP4 encoding with the audio copied,
-//! and the slow-motion remux.
+//! Video files through FFmpeg (ffmpeg-next): decoding to upright YUV 4:2:0 frames that carry
+//! their own timestamps and the audio packets that go with them, H.264/MP4 encoding with the
+//! audio copied, and the slow-motion remux. Frames stay in YUV from decoder to encoder: the
+//! detector reads the luma plane as its gray picture, and overlays are drawn in small BGR patches
+//! (see `draw`), which saves two full-frame colour conversions per frame.
 
 pub mod decode;
 pub mod encode;
@@ -17,7 +19,8 @@ pub struct Frame {
     pub pts: Option<i64>,
     /// Seconds since the first frame.
     pub time: f64,
-    /// The picture as packed BGR24 (row stride may exceed `3 * width`).
+    /// The picture upright, as planar YUV 4:2:0 with video levels (luma 16 to 235); the
+    /// encoder takes it as it is.
     pub image: ffmpeg::frame::Video,
     /// Audio packets read before this frame, muxed together with it so they stay interleaved.
     pub audio: Vec<ffmpeg::Packet>,
@@ -28,10 +31,12 @@ pub struct Frame {
 pub struct VideoInfo {
     /// The input file.
     pub path: PathBuf,
-    /// Picture width in pixels.
+    /// Picture width in pixels, as displayed (after rotation).
     pub width: u32,
-    /// Picture height in pixels.
+    /// Picture height in pixels, as displayed (after rotation).
     pub height: u32,
+    /// The colour description of the input, passed on to the output.
+    pub colour: Colour,
     /// Time base of the video stream's timestamps.
     pub time_base: ffmpeg::Rational,
     /// Average frame rate (for the encoder's rate control; timestamps stay the input's).
@@ -42,6 +47,17 @@ pub struct VideoInfo {
     pub duration: Option<f64>,
     /// The audio stream to copy: its parameters and time base.
     pub audio: Option<(ffmpeg::codec::Parameters, ffmpeg::Rational)>,
+}
+
+/// How a video's YUV values map to colours (they pass through unchanged, so the tags do too).
+#[derive(Clone, Copy, Debug)]
+pub struct Colour {
+    /// YUV matrix.
+    pub space: ffmpeg::color::Space,
+    /// Colour primaries.
+    pub primaries: ffmpeg::color::Primaries,
+    /// Transfer characteristic.
+    pub transfer: ffmpeg::color::TransferCharacteristic,
 }
 
 /// A video could not be read or written; messages name the file and what to do.
@@ -94,31 +110,59 @@ pub fn init() -> Result<(), ffmpeg::Error> {
     Ok(())
 }
 
-/// Runs `f` on an OpenCV view of a BGR24 frame's pixels (no copy; drawing changes the frame).
+/// OpenCV views of the three planes of a YUV 4:2:0 frame (no copy: drawing changes the frame).
+pub struct PlaneMats {
+    /// Luma, full size: the gray picture.
+    pub y: opencv::core::Mat,
+    /// Blue-difference chroma, half size each way (rounded up).
+    pub u: opencv::core::Mat,
+    /// Red-difference chroma, half size each way (rounded up).
+    pub v: opencv::core::Mat,
+}
+
+/// Runs `f` on OpenCV views of a YUV 4:2:0 frame's planes.
 ///
 /// # Errors
-/// OpenCV's error from making the view, or `f`'s.
-pub fn with_bgr_mat<T>(
+/// OpenCV's error for a frame in another format or too large, or `f`'s.
+pub fn with_planes<T>(
     image: &mut ffmpeg::frame::Video,
-    f: impl FnOnce(&mut opencv::core::Mat) -> opencv::Result<T>,
+    f: impl FnOnce(&mut PlaneMats) -> opencv::Result<T>,
 ) -> opencv::Result<T> {
+    if image.format() != ffmpeg::format::Pixel::YUV420P {
+        return Err(opencv::Error::new(
+            opencv::core::StsUnsupportedFormat,
+            format!("expected a YUV 4:2:0 frame, got {:?}", image.format()),
+        ));
+    }
     let too_big = || opencv::Error::new(opencv::core::StsOutOfRange, "frame too large");
     let rows = i32::try_from(image.height()).map_err(|_| too_big())?;
     let cols = i32::try_from(image.width()).map_err(|_| too_big())?;
-    let step = image.stride(0);
-    let data = image.data_mut(0).as_mut_ptr().cast::<std::ffi::c_void>();
-    // SAFETY: `data` points at `rows` rows of `step` bytes holding `cols` BGR pixels each, owned
-    // by `image`, which is mutably borrowed for as long as the view lives (it ends with `f`).
-    let mut mat = unsafe {
-        opencv::core::Mat::new_rows_cols_with_data_unsafe(
-            rows,
-            cols,
-            opencv::core::CV_8UC3,
-            data,
-            step,
-        )
-    }?;
-    f(&mut mat)
+    let (chroma_rows, chroma_cols) = ((rows + 1) / 2, (cols + 1) / 2);
+    let mut plane = |index: usize, rows: i32, cols: i32| {
+        let step = image.stride(index);
+        let data = image
+            .data_mut(index)
+            .as_mut_ptr()
+            .cast::<std::ffi::c_void>();
+        // SAFETY: plane `index` of a YUV 4:2:0 frame holds `rows` rows of `step` bytes with
+        // `cols` 8-bit samples each, owned by `image`, which is mutably borrowed for as long as
+        // the views live (they end with `f`); the three planes do not overlap.
+        unsafe {
+            opencv::core::Mat::new_rows_cols_with_data_unsafe(
+                rows,
+                cols,
+                opencv::core::CV_8UC1,
+                data,
+                step,
+            )
+        }
+    };
+    let mut planes = PlaneMats {
+        y: plane(0, rows, cols)?,
+        u: plane(1, chroma_rows, chroma_cols)?,
+        v: plane(2, chroma_rows, chroma_cols)?,
+    };
+    f(&mut planes)
 }
 
 /// An FFmpeg colour converter that can move to the thread of the stage that uses it.
