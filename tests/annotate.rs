@@ -152,7 +152,7 @@ fn pexels_clip_keeps_frames_timing_audio_and_finds_the_face() -> anyhow::Result<
     );
     assert!(happy > 0.5, "happy share after 11 s: {happy}");
     let first = &faces[0];
-    for key in ["frame", "time", "id", "box", "label", "confidence", "probs"] {
+    for key in ["frame", "time", "id", "box", "frontal", "label", "confidence", "probs"] {
         assert!(!first[key].is_null(), "record lacks {key}: {first}");
     }
     let csv_rows = std::fs::read_to_string(&csv)?.lines().count() - 1;
@@ -295,13 +295,17 @@ fn truncated_input_writes_the_decodable_frames_and_says_partial() -> anyhow::Res
 fn odd_frame_sizes_are_kept() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let odd = dir.path().join("odd.mp4");
-    let made = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(video("pyfeat_single_face.mp4"))
-        .args(["-vf", "scale=321:181", "-c:v", "libx264rgb", "-c:a", "copy"])
-        .arg(&odd)
-        .status()?;
-    assert!(made.success(), "ffmpeg made the odd-sized clip");
+    ffmpeg(&[
+        os("-i"),
+        video("pyfeat_single_face.mp4").as_os_str(),
+        os("-vf"),
+        os("scale=321:181"),
+        os("-c:v"),
+        os("libx264rgb"),
+        os("-c:a"),
+        os("copy"),
+        odd.as_os_str(),
+    ])?;
     let out = dir.path().join("out.mp4");
     let output = annotate(&[odd.as_os_str(), os("-o"), out.as_os_str()]);
     assert!(
@@ -309,6 +313,12 @@ fn odd_frame_sizes_are_kept() -> anyhow::Result<()> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    assert_eq!(dimensions(&out)?, "321,181");
+    Ok(())
+}
+
+/// `width,height` of the first video stream, as stored (ffprobe appends side data, dropped).
+fn dimensions(path: &Path) -> anyhow::Result<String> {
     let dims = std::process::Command::new("ffprobe")
         .args([
             "-v",
@@ -320,9 +330,75 @@ fn odd_frame_sizes_are_kept() -> anyhow::Result<()> {
             "-of",
             "csv=p=0",
         ])
-        .arg(&out)
+        .arg(path)
         .output()?;
-    assert_eq!(String::from_utf8_lossy(&dims.stdout).trim(), "321,181");
+    let text = String::from_utf8_lossy(&dims.stdout);
+    Ok(text.trim().split(',').take(2).collect::<Vec<_>>().join(","))
+}
+
+/// Runs ffmpeg quietly with `args`.
+fn ffmpeg(args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .status()?;
+    anyhow::ensure!(status.success(), "ffmpeg {args:?} failed");
+    Ok(())
+}
+
+#[test]
+fn rotation_metadata_is_honoured() -> anyhow::Result<()> {
+    // A phone-style clip: pictures stored turned a quarter clockwise (360x640), with a display
+    // matrix that turns them upright again.
+    let dir = tempfile::tempdir()?;
+    let (stored, rotated) = (dir.path().join("stored.mp4"), dir.path().join("rot.mp4"));
+    ffmpeg(&[
+        os("-i"),
+        video("pyfeat_WolfgangLanger_Pexels.mp4").as_os_str(),
+        os("-t"),
+        os("3"),
+        os("-vf"),
+        os("transpose=clock"),
+        os("-c:v"),
+        os("libx264"),
+        os("-preset"),
+        os("ultrafast"),
+        stored.as_os_str(),
+    ])?;
+    ffmpeg(&[
+        os("-i"),
+        stored.as_os_str(),
+        os("-c"),
+        os("copy"),
+        os("-metadata:s:v:0"),
+        os("rotate=90"),
+        rotated.as_os_str(),
+    ])?;
+    assert_eq!(dimensions(&rotated)?, "360,640");
+    let (out, json) = (dir.path().join("out.mp4"), dir.path().join("f.jsonl"));
+    let output = annotate(&[
+        rotated.as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+        os("--json"),
+        json.as_os_str(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(dimensions(&out)?, "640,360", "written upright");
+    let frames = probe(&out)[0].1;
+    let with_face: std::collections::BTreeSet<u64> = records(&json)
+        .iter()
+        .filter_map(|r| r["frame"].as_u64())
+        .collect();
+    assert!(
+        with_face.len() as f64 >= 0.9 * frames as f64,
+        "the upright face is found in {} of {frames} frames",
+        with_face.len()
+    );
     Ok(())
 }
 
