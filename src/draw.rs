@@ -115,8 +115,9 @@ impl Overlay {
         })
     }
 
-    /// Draws onto `image`, whose top-left pixel is `origin` in the frame.
-    fn draw(&self, image: &mut Mat, origin: Point, style: Style) -> opencv::Result<()> {
+    /// Draws onto `image`, whose top-left pixel is `origin` in the frame; the text (the costly
+    /// part) only when asked.
+    fn draw(&self, image: &mut Mat, origin: Point, style: Style, text: bool) -> opencv::Result<()> {
         let shift = |r: Rect| Rect::new(r.x - origin.x, r.y - origin.y, r.width, r.height);
         imgproc::rectangle(
             image,
@@ -134,6 +135,9 @@ impl Overlay {
             imgproc::LINE_8,
             0,
         )?;
+        if !text {
+            return Ok(());
+        }
         imgproc::put_text(
             image,
             &self.text,
@@ -147,7 +151,8 @@ impl Overlay {
         )
     }
 
-    /// The frame areas the overlay covers: the four sides of the box and the tag.
+    /// The frame areas the overlay covers: the four sides of the box, then the tag (last, so
+    /// that its text is drawn over everything else).
     fn areas(&self, style: Style) -> [Rect; 5] {
         let b = self.bbox;
         let reach = style.box_line(); // covers the line's width on both sides, and more
@@ -178,7 +183,7 @@ impl Overlay {
 pub fn draw_faces(image: &mut Mat, faces: &[TrackedFace], labels: &[String]) -> opencv::Result<()> {
     let style = Style::for_height(image.rows());
     for face in faces {
-        Overlay::new(face, labels, style)?.draw(image, Point::new(0, 0), style)?;
+        Overlay::new(face, labels, style)?.draw(image, Point::new(0, 0), style, true)?;
     }
     Ok(())
 }
@@ -199,7 +204,9 @@ pub fn draw_faces_yuv420(
     let mut patch = Patch::default();
     for face in faces {
         let overlay = Overlay::new(face, labels, style)?;
-        for area in overlay.areas(style) {
+        let areas = overlay.areas(style);
+        for (n, area) in areas.iter().enumerate() {
+            let is_tag = n + 1 == areas.len();
             let x0 = area.x.max(0) & !1;
             let y0 = area.y.max(0) & !1;
             let x1 = ((area.x + area.width).min(width) + 1) & !1;
@@ -209,7 +216,7 @@ pub fn draw_faces_yuv420(
             }
             let area = Rect::new(x0, y0, x1 - x0, y1 - y0);
             patch.load(planes, area)?;
-            overlay.draw(&mut patch.bgr, Point::new(area.x, area.y), style)?;
+            overlay.draw(&mut patch.bgr, Point::new(area.x, area.y), style, is_tag)?;
             patch.store(planes, area)?;
         }
     }
@@ -220,6 +227,7 @@ pub fn draw_faces_yuv420(
 #[derive(Default)]
 struct Patch {
     i420: Vec<u8>,
+    plane: Mat,
     bgr: Mat,
     back: Mat,
 }
@@ -229,9 +237,10 @@ impl Patch {
     fn load(&mut self, planes: &PlaneMats, area: Rect) -> opencv::Result<()> {
         let half = Rect::new(area.x / 2, area.y / 2, area.width / 2, area.height / 2);
         self.i420.clear();
-        gather(&planes.y, area, &mut self.i420)?;
-        gather(&planes.u, half, &mut self.i420)?;
-        gather(&planes.v, half, &mut self.i420)?;
+        for (plane, part) in [(&planes.y, area), (&planes.u, half), (&planes.v, half)] {
+            Mat::roi(plane, part)?.copy_to(&mut self.plane)?;
+            self.i420.extend_from_slice(self.plane.data_bytes()?);
+        }
         let i420 = Mat::new_rows_cols_with_data(area.height * 3 / 2, area.width, &self.i420)?;
         imgproc::cvt_color_def(&i420, &mut self.bgr, imgproc::COLOR_YUV2BGR_I420)
     }
@@ -243,26 +252,16 @@ impl Patch {
         let data = self.back.data_bytes()?;
         let (luma, chroma) = data.split_at((area.width * area.height) as usize);
         let (u, v) = chroma.split_at((half.width * half.height) as usize);
-        scatter(&mut planes.y, area, luma)?;
-        scatter(&mut planes.u, half, u)?;
-        scatter(&mut planes.v, half, v)
+        for (plane, part, samples) in [
+            (&mut planes.y, area, luma),
+            (&mut planes.u, half, u),
+            (&mut planes.v, half, v),
+        ] {
+            let source = Mat::new_rows_cols_with_data(part.height, part.width, samples)?;
+            // The ROI has the source's size and type, so the copy lands in the plane itself.
+            let mut target = Mat::roi_mut(plane, part)?;
+            source.copy_to(&mut target)?;
+        }
+        Ok(())
     }
-}
-
-/// Appends the 8-bit samples of `area` of `plane`, row by row.
-fn gather(plane: &Mat, area: Rect, out: &mut Vec<u8>) -> opencv::Result<()> {
-    let columns = area.x as usize..(area.x + area.width) as usize;
-    for row in area.y..area.y + area.height {
-        out.extend_from_slice(&plane.at_row::<u8>(row)?[columns.clone()]);
-    }
-    Ok(())
-}
-
-/// Writes `samples` (rows of `area`'s width) into `area` of `plane`.
-fn scatter(plane: &mut Mat, area: Rect, samples: &[u8]) -> opencv::Result<()> {
-    let columns = area.x as usize..(area.x + area.width) as usize;
-    for (row, line) in (area.y..area.y + area.height).zip(samples.chunks(area.width as usize)) {
-        plane.at_row_mut::<u8>(row)?[columns.clone()].copy_from_slice(line);
-    }
-    Ok(())
 }

@@ -152,7 +152,16 @@ fn pexels_clip_keeps_frames_timing_audio_and_finds_the_face() -> anyhow::Result<
     );
     assert!(happy > 0.5, "happy share after 11 s: {happy}");
     let first = &faces[0];
-    for key in ["frame", "time", "id", "box", "frontal", "label", "confidence", "probs"] {
+    for key in [
+        "frame",
+        "time",
+        "id",
+        "box",
+        "frontal",
+        "label",
+        "confidence",
+        "probs",
+    ] {
         assert!(!first[key].is_null(), "record lacks {key}: {first}");
     }
     let csv_rows = std::fs::read_to_string(&csv)?.lines().count() - 1;

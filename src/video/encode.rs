@@ -101,9 +101,12 @@ impl Encoder {
         setup.set_colorspace(info.colour.space);
         setup.set_color_primaries(info.colour.primaries);
         setup.set_color_transfer_characteristic(info.colour.transfer);
+        // Closed GOPs: a player that seeks to a keyframe finds every picture it needs there.
+        let mut flags = codec::Flags::CLOSED_GOP;
         if global_header {
-            setup.set_flags(codec::Flags::GLOBAL_HEADER);
+            flags |= codec::Flags::GLOBAL_HEADER;
         }
+        setup.set_flags(flags);
         let mut settings = Dictionary::new();
         settings.set("preset", &options.preset);
         settings.set("crf", &options.crf.to_string());
