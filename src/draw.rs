@@ -1,7 +1,7 @@
 //! Overlays on video frames: a box in the colour of each face's emotion and a `#id label 87%`
 //! tag above it, on BGR images or directly on YUV 4:2:0 frames.
 
-use opencv::core::{Mat, Point, Rect, Scalar};
+use opencv::core::{Mat, Point, Rect, Scalar, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
 
@@ -31,6 +31,8 @@ const FONT: i32 = imgproc::FONT_HERSHEY_SIMPLEX;
 /// Text height relative to the frame height: readable at 360p and 1080p alike.
 const TEXT_SCALE_PER_PIXEL: f64 = 0.6 / 360.0;
 const MIN_TEXT_SCALE: f64 = 0.45;
+/// Samples across a blurred face: few enough that no one can be recognised.
+const BLUR_CELLS: i32 = 8;
 
 /// The colour of `label` (index `index` in its model's labels).
 pub fn label_colour(label: &str, index: usize) -> Scalar {
@@ -199,28 +201,62 @@ pub fn draw_faces_yuv420(
     labels: &[String],
 ) -> opencv::Result<()> {
     let style = Style::for_height(planes.y.rows());
-    // Areas start and end on even pixels so that each holds whole chroma samples.
-    let (width, height) = (planes.y.cols() & !1, planes.y.rows() & !1);
     let mut patch = Patch::default();
     for face in faces {
         let overlay = Overlay::new(face, labels, style)?;
         let areas = overlay.areas(style);
         for (n, area) in areas.iter().enumerate() {
             let is_tag = n + 1 == areas.len();
-            let x0 = area.x.max(0) & !1;
-            let y0 = area.y.max(0) & !1;
-            let x1 = ((area.x + area.width).min(width) + 1) & !1;
-            let y1 = ((area.y + area.height).min(height) + 1) & !1;
-            if x1 - x0 < 2 || y1 - y0 < 2 {
+            let Some(area) = whole_chroma_area(*area, &planes.y) else {
                 continue;
-            }
-            let area = Rect::new(x0, y0, x1 - x0, y1 - y0);
+            };
             patch.load(planes, area)?;
             overlay.draw(&mut patch.bgr, Point::new(area.x, area.y), style, is_tag)?;
             patch.store(planes, area)?;
         }
     }
     Ok(())
+}
+
+/// Blurs every face's box on a YUV 4:2:0 frame beyond recognition: each plane's box is
+/// shrunk to [`BLUR_CELLS`] samples across and smoothly enlarged back.
+///
+/// # Errors
+/// OpenCV's error when resizing fails.
+pub fn blur_faces_yuv420(planes: &mut PlaneMats, faces: &[TrackedFace]) -> opencv::Result<()> {
+    let mut small = Mat::default();
+    for face in faces {
+        let Some(area) = whole_chroma_area(face.bbox, &planes.y) else {
+            continue;
+        };
+        let half = Rect::new(area.x / 2, area.y / 2, area.width / 2, area.height / 2);
+        for (plane, part) in [
+            (&mut planes.y, area),
+            (&mut planes.u, half),
+            (&mut planes.v, half),
+        ] {
+            let cells = Size::new(
+                BLUR_CELLS,
+                (BLUR_CELLS * part.height / part.width.max(1)).max(1),
+            );
+            let mut roi = Mat::roi_mut(plane, part)?;
+            imgproc::resize(&roi, &mut small, cells, 0.0, 0.0, imgproc::INTER_AREA)?;
+            let size = roi.size()?;
+            imgproc::resize(&small, &mut roi, size, 0.0, 0.0, imgproc::INTER_LINEAR)?;
+        }
+    }
+    Ok(())
+}
+
+/// `area` within the frame of luma plane `y`, grown to start and end on even pixels so that
+/// it holds whole chroma samples; `None` when nothing of it is in the frame.
+fn whole_chroma_area(area: Rect, y: &Mat) -> Option<Rect> {
+    let (width, height) = (y.cols() & !1, y.rows() & !1);
+    let x0 = area.x.max(0) & !1;
+    let y0 = area.y.max(0) & !1;
+    let x1 = ((area.x + area.width).min(width) + 1) & !1;
+    let y1 = ((area.y + area.height).min(height) + 1) & !1;
+    (x1 - x0 >= 2 && y1 - y0 >= 2).then(|| Rect::new(x0, y0, x1 - x0, y1 - y0))
 }
 
 /// One area of a YUV 4:2:0 frame as BGR, and the buffers of its round trip.

@@ -2,6 +2,7 @@
 //! metadata (DESIGN.md section 2), check that ONNX Runtime reproduces the network's logits, and
 //! only then move the file into place.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -134,14 +135,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
         path: path.to_owned(),
         source,
     };
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    std::fs::write(&partial, bytes).map_err(failed)?;
-    std::fs::rename(&partial, path).map_err(|e| {
-        let _ = std::fs::remove_file(&partial);
-        failed(e)
-    })
+    crate::util::write_atomically(path, |out| out.write_all(bytes)).map_err(failed)
 }
 
 /// `ModelProto.metadata_props` is field 14, repeated `StringStringEntryProto {key = 1, value = 2}`.

@@ -49,9 +49,7 @@ struct Sink {
 
 impl Sink {
     fn create(target: &Path) -> std::io::Result<Self> {
-        let mut partial = target.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
+        let partial = crate::util::partial_path(target);
         Ok(Self {
             writer: BufWriter::new(File::create(&partial)?),
             partial,

@@ -1,6 +1,9 @@
-//! Small helpers with no better home: dates for provenance, locating bundled files.
+//! Small helpers with no better home: dates for provenance, locating bundled files, writing
+//! files under a temporary name.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
 
 /// File name of the default emotion model in `models/`.
 pub const DEFAULT_MODEL_FILE: &str = "emolens-fer2013.onnx";
@@ -14,6 +17,21 @@ pub fn utc_date() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The current UTC time as `YYYYMMDD-HHMMSS`, for file names.
+pub fn utc_file_stamp() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (y, m, d) = civil_from_days((seconds / 86_400) as i64);
+    let time = seconds % 86_400;
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        time / 3600,
+        time / 60 % 60,
+        time % 60
+    )
+}
+
 /// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -25,6 +43,35 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Where a file is written until it is complete: `path` with `.partial` appended.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// Writes a file under its [`partial_path`], flushed to disk, and renames it to `path` when
+/// complete; on failure the partial file is removed.
+///
+/// # Errors
+/// The first I/O error of `write`, flushing or renaming.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let partial = partial_path(path);
+    let written = (|| {
+        let mut out = BufWriter::new(File::create(&partial)?);
+        write(&mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&partial, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
 }
 
 /// Folders searched for bundled files (`models/`, `cascades/`), in order: the install folder

@@ -4,5 +4,7 @@
 mod annotate;
 mod bad_input;
 mod evaluate;
+mod live;
+mod report;
 mod train_export;
 mod util;

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
 
+use crate::cli::report::ReportOptions;
 use crate::detect::DetectConfig;
+use crate::model_meta::Views;
 use crate::track::TrackConfig;
 use crate::video::decode::{Decoder, Truncation};
 use crate::video::encode::EncodeOptions;
@@ -40,6 +42,8 @@ pub struct Job {
     pub csv: Option<PathBuf>,
     /// Slow-motion copy and its factor.
     pub slowmo: Option<(PathBuf, f64)>,
+    /// Folder of the engagement report (made from the JSON Lines records).
+    pub report: Option<PathBuf>,
 }
 
 /// A validated `emolens annotate` run.
@@ -59,6 +63,10 @@ pub struct AnnotateConfig {
     pub batch: usize,
     /// x264 settings.
     pub encode: EncodeOptions,
+    /// Blur each face in the annotated video (labels are still drawn).
+    pub blur: bool,
+    /// How reports are made, for the jobs that ask for one.
+    pub report: Option<ReportOptions>,
     /// Print per-stage times at the end.
     pub stats: bool,
     /// Show a progress bar.
@@ -78,6 +86,10 @@ pub struct Outcome {
     pub frames_with_faces: usize,
     /// Face records per displayed label, in label order.
     pub label_counts: Vec<(String, usize)>,
+    /// The model's groupings of its labels.
+    pub views: Views,
+    /// Seconds of video written.
+    pub duration: f64,
     /// Wall time.
     pub elapsed: Duration,
     /// Time spent in each stage.
@@ -86,6 +98,13 @@ pub struct Outcome {
     pub truncation: Option<Truncation>,
     /// Set when Ctrl-C stopped the run.
     pub interrupted: bool,
+}
+
+impl Outcome {
+    /// The model's labels, in order.
+    pub fn labels(&self) -> Vec<String> {
+        self.label_counts.iter().map(|(l, _)| l.clone()).collect()
+    }
 }
 
 /// Runs every job in turn; stops at the first error or interruption.
@@ -126,6 +145,7 @@ fn run_job(
     let classifier = classifier?;
     let detector = detector.map_err(|_| anyhow::anyhow!("loading the cascade panicked"))??;
     let labels = classifier.emotion_head()?.labels.clone();
+    let views = classifier.meta().views.clone();
     let crop_side = classifier.meta().preprocess.size;
     let records =
         crate::records::RecordWriter::create(job.json.as_deref(), job.csv.as_deref(), &labels)
@@ -157,6 +177,7 @@ fn run_job(
                 crate::track::Smoother::new(config.track.smoothing),
                 records,
                 config.batch,
+                config.blur,
                 detected_rx,
                 drawn_tx,
             )
@@ -184,6 +205,8 @@ fn run_job(
             .cloned()
             .zip(infer_report.label_counts)
             .collect(),
+        views,
+        duration: frames_written as f64 / f64::from(info.frame_rate).max(1e-9),
         elapsed: started.elapsed(),
         times: StageTimes {
             decode: decode_report.time,

@@ -52,7 +52,8 @@ pub struct Cadence {
 }
 
 impl Cadence {
-    fn is_due(self, frame: usize, face: &TrackedBox) -> bool {
+    /// Whether `face` is classified in frame number `frame`.
+    pub fn is_due(self, frame: usize, face: &TrackedBox) -> bool {
         face.is_new || (frame as u64 + face.id).is_multiple_of(self.classify_every.max(1) as u64)
     }
 }
@@ -71,7 +72,7 @@ pub struct StageTimes {
     pub infer: Duration,
     /// Smoothing and writing records (tracking itself is part of detection).
     pub track: Duration,
-    /// Drawing overlays.
+    /// Blurring faces (with --blur) and drawing overlays.
     pub draw: Duration,
     /// Colour conversion, x264 and muxing.
     pub encode: Duration,
@@ -255,6 +256,7 @@ pub fn infer(
     mut smoother: Smoother,
     mut records: RecordWriter,
     batch: usize,
+    blur: bool,
     rx: Receiver<Item<DetectedFrame>>,
     tx: Sender<Item<Frame>>,
 ) -> Result<InferReport> {
@@ -347,6 +349,9 @@ pub fn infer(
             report.track_time += started.elapsed();
             let started = Instant::now();
             with_planes(&mut detected.frame.image, |planes| {
+                if blur {
+                    crate::draw::blur_faces_yuv420(planes, &tracked)?;
+                }
                 crate::draw::draw_faces_yuv420(planes, &tracked, &labels)
             })
             .context("drawing overlays")?;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
+use super::report::ReportOptions;
 use crate::annotate::stages::Cadence;
 use crate::annotate::{AnnotateConfig, Job};
 use crate::detect::DetectConfig;
@@ -96,6 +97,16 @@ pub struct AnnotateArgs {
     /// Least box overlap (IoU) for a face to keep its ID from one frame to the next.
     #[arg(long, default_value_t = 0.3, help_heading = "Tracking")]
     pub min_iou: f64,
+    /// Blur every face in the annotated video (the box and label are still drawn); for
+    /// sharing recordings of people who did not consent to being shown.
+    #[arg(long, help_heading = "Outputs")]
+    pub blur: bool,
+    /// Engagement report into this folder (a folder per input for several): class.csv,
+    /// tracks.csv, report.html. The face records go to --json, or to DIR/faces.jsonl.
+    #[arg(long, value_name = "DIR", help_heading = "Report")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub report_options: ReportOptions,
     /// Print the time of each stage at the end.
     #[arg(long)]
     pub stats: bool,
@@ -105,7 +116,7 @@ pub struct AnnotateArgs {
 }
 
 /// Frames a face may go undetected before its track (and ID) ends.
-const MAX_MISSED_FRAMES: usize = 12;
+pub(crate) const MAX_MISSED_FRAMES: usize = 12;
 /// Largest slow-motion factor.
 const MAX_SLOWMO: f64 = 100.0;
 
@@ -181,6 +192,9 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
             );
         }
     }
+    if args.report.is_some() {
+        args.report_options.config(None)?;
+    }
     let several = args.inputs.len() > 1;
     let jobs = args
         .inputs
@@ -204,11 +218,26 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
                 }
             };
             let output = place(&args.output, "mp4")?;
-            let json = args
-                .json
-                .as_deref()
-                .map(|p| place(p, "jsonl"))
-                .transpose()?;
+            let report = args.report.as_deref().map(|dir| {
+                if several {
+                    dir.join(&stem)
+                } else {
+                    dir.to_owned()
+                }
+            });
+            if let Some(dir) = &report {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: cannot create the report folder ({e}); choose a writable folder",
+                        dir.display()
+                    )
+                })?;
+            }
+            let json = match (&args.json, &report) {
+                (Some(path), _) => Some(place(path, "jsonl")?),
+                (None, Some(dir)) => Some(dir.join("faces.jsonl")),
+                (None, None) => None,
+            };
             let csv = args.csv.as_deref().map(|p| place(p, "csv")).transpose()?;
             let slowmo = args.slowmo.map(|f| (slow_motion_path(&output, f), f));
             Ok(Job {
@@ -217,6 +246,7 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
                 json,
                 csv,
                 slowmo,
+                report,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -275,6 +305,8 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
             preset: args.preset,
             crf: args.crf,
         },
+        blur: args.blur,
+        report: args.report.is_some().then_some(args.report_options),
         stats: args.stats,
         progress: !args.quiet,
         ort_lib,
@@ -300,7 +332,7 @@ fn same_file(candidate: &Path, existing: &Path) -> bool {
 }
 
 /// The bundled cascade, else Debian's copy.
-fn default_cascade() -> PathBuf {
+pub(crate) fn default_cascade() -> PathBuf {
     crate::util::data_dirs()
         .into_iter()
         .map(|d| d.join("cascades").join(DEFAULT_CASCADE))

@@ -2,6 +2,8 @@
 //! anything runs (invalid values are errors that say what is valid, never silent fallbacks).
 
 pub mod annotate;
+pub mod live;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +40,10 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Annotate videos: a box, emotion label and confidence on every face, plus per-face data.
     Annotate(annotate::AnnotateArgs),
+    /// Webcam demo: faces boxed and labelled live in a window, with fps, latency and dropped frames.
+    Live(live::LiveArgs),
+    /// Engagement report (CSV and HTML) from the face records of `annotate --json`.
+    Report(report::ReportArgs),
 }
 
 /// Exit status when the input video was damaged or cut short and only its decodable part was
@@ -146,6 +152,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let config = annotate::annotate_config(args, cli.ort_lib)?;
             run_annotate(&config)
         }
+        Command::Live(args) => live::run(args, cli.ort_lib),
+        Command::Report(args) => {
+            report::run(&args, cli.ort_lib.as_deref()).map(|()| ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -169,6 +179,16 @@ fn run_annotate(config: &crate::annotate::AnnotateConfig) -> Result<ExitCode> {
         println!("{}", crate::annotate::summary(job, outcome));
         if config.stats {
             println!("{}", outcome.times.per_frame_table(outcome.frames));
+        }
+        if let (Some(dir), Some(report)) = (&job.report, &config.report) {
+            let records = job
+                .json
+                .as_deref()
+                .context("the report needs the face records")?;
+            let settings = report.config(Some(outcome.duration))?;
+            let summary =
+                report::write(records, dir, &outcome.labels(), &outcome.views, &settings)?;
+            println!("{summary}");
         }
         if let Some(t) = &outcome.truncation {
             eprintln!(

@@ -62,9 +62,7 @@ impl Encoder {
         info: &VideoInfo,
         options: &EncodeOptions,
     ) -> Result<Self, VideoError> {
-        let mut partial = target.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
+        let partial = crate::util::partial_path(target);
         let fail = |what, e: ffmpeg::Error| VideoError::codec(target, what, e);
         let mut output =
             format::output_as(&partial, "mp4").map_err(|e| fail("creating the output file", e))?;

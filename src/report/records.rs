@@ -1,0 +1,277 @@
+//! Reads the per-face JSON Lines records that `emolens annotate --json` writes.
+//!
+//! Each line holds one face in one frame. The `probs` object is read into an
+//! ordered list, so that its key order (the model's label order) survives.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use super::ReportError;
+
+/// One face in one frame, as written by `emolens annotate --json`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FaceRecord {
+    /// Frame index, counted from 0.
+    pub frame: u64,
+    /// Time of the frame in seconds from the start of the video.
+    pub time: f64,
+    /// Track id: the same face keeps its id across frames.
+    pub id: u64,
+    /// Face box as `[x, y, width, height]` in pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f64; 4],
+    /// Whether the detector saw the face frontal in this frame (false when the
+    /// box was carried over from earlier frames). Absent means true.
+    #[serde(default = "frontal_when_absent")]
+    pub frontal: bool,
+    /// The top label.
+    pub label: String,
+    /// Probability of the top label.
+    pub confidence: f32,
+    /// Probability per label, in the model's label order.
+    #[serde(deserialize_with = "ordered_probs")]
+    pub probs: Vec<(String, f32)>,
+}
+
+impl FaceRecord {
+    /// The labels of `probs`, in the model's order.
+    pub fn prob_labels(&self) -> impl Iterator<Item = &str> {
+        self.probs.iter().map(|(label, _)| label.as_str())
+    }
+}
+
+fn frontal_when_absent() -> bool {
+    true
+}
+
+/// Reads a JSON object into `(key, value)` pairs in the order they appear.
+fn ordered_probs<'de, D>(deserializer: D) -> Result<Vec<(String, f32)>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    deserializer.deserialize_map(OrderedProbsVisitor)
+}
+
+struct OrderedProbsVisitor;
+
+impl<'de> Visitor<'de> for OrderedProbsVisitor {
+    type Value = Vec<(String, f32)>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an object of label -> probability")
+    }
+
+    fn visit_map<M>(self, mut map: M) -> Result<Self::Value, M::Error>
+    where
+        M: MapAccess<'de>,
+    {
+        let mut probs = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some((label, prob)) = map.next_entry::<String, f32>()? {
+            probs.push((label, prob));
+        }
+        Ok(probs)
+    }
+}
+
+/// Reads every face record of a JSON Lines file.
+pub fn read_records(path: &Path) -> Result<Vec<FaceRecord>, ReportError> {
+    let file = File::open(path).map_err(|source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_records(BufReader::new(file), path)
+}
+
+/// Parses face records from JSON Lines text; `name` is the file name used in errors.
+///
+/// Blank lines are skipped. Every record must list the same labels in `probs`,
+/// in the same order, as the first record, and its `label` must be one of them.
+pub fn parse_records(reader: impl BufRead, name: &Path) -> Result<Vec<FaceRecord>, ReportError> {
+    let mut records: Vec<FaceRecord> = Vec::new();
+    let mut first_line = 0;
+    for (index, line) in reader.lines().enumerate() {
+        let line_number = index + 1;
+        let line = line.map_err(|source| ReportError::Read {
+            path: name.to_path_buf(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = parse_line(&line, name, line_number)?;
+        match records.first() {
+            None => first_line = line_number,
+            Some(first) => check_same_labels(first, &record, name, line_number, first_line)?,
+        }
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// Parses and checks one non-blank line.
+fn parse_line(line: &str, name: &Path, line_number: usize) -> Result<FaceRecord, ReportError> {
+    let record: FaceRecord = serde_json::from_str(line).map_err(|error| {
+        let reason = error_without_position(&error);
+        if error.is_data() {
+            ReportError::NotAFaceRecord {
+                path: name.to_path_buf(),
+                line: line_number,
+                reason,
+            }
+        } else {
+            ReportError::NotJson {
+                path: name.to_path_buf(),
+                line: line_number,
+                reason,
+            }
+        }
+    })?;
+    check_record(&record, name, line_number)?;
+    Ok(record)
+}
+
+/// serde_json's message without its " at line L column C" tail (lines here are single records).
+fn error_without_position(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match message.rfind(" at line ") {
+        Some(cut) => message[..cut].to_string(),
+        None => message,
+    }
+}
+
+/// Checks that the record has labels and that its top label is one of them.
+fn check_record(record: &FaceRecord, name: &Path, line_number: usize) -> Result<(), ReportError> {
+    let reason = if record.probs.is_empty() {
+        "`probs` is empty".to_string()
+    } else if !record.prob_labels().any(|label| label == record.label) {
+        format!("label `{}` is not one of the `probs` labels", record.label)
+    } else {
+        return Ok(());
+    };
+    Err(ReportError::NotAFaceRecord {
+        path: name.to_path_buf(),
+        line: line_number,
+        reason,
+    })
+}
+
+/// Checks that a record lists the same labels, in the same order, as the first one.
+fn check_same_labels(
+    first: &FaceRecord,
+    record: &FaceRecord,
+    name: &Path,
+    line_number: usize,
+    first_line: usize,
+) -> Result<(), ReportError> {
+    if first.prob_labels().eq(record.prob_labels()) {
+        return Ok(());
+    }
+    Err(ReportError::MixedLabels {
+        path: name.to_path_buf(),
+        line: line_number,
+        first_line,
+        found: record.prob_labels().collect::<Vec<_>>().join(", "),
+        expected: first.prob_labels().collect::<Vec<_>>().join(", "),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    const GOOD: &str = r#"{"frame":0,"time":0.0,"id":1,"box":[290,62,268,268],"frontal":true,"label":"sad","confidence":0.6012,"probs":{"sad":0.6012,"angry":0.01,"neutral":0.3888}}"#;
+
+    fn parse(text: &str) -> Result<Vec<FaceRecord>, ReportError> {
+        parse_records(Cursor::new(text.to_string()), Path::new("faces.jsonl"))
+    }
+
+    #[test]
+    fn keeps_probs_key_order() {
+        let records = parse(GOOD).unwrap();
+        let labels: Vec<&str> = records[0].prob_labels().collect();
+        assert_eq!(labels, ["sad", "angry", "neutral"]);
+        assert!((records[0].probs[0].1 - 0.6012).abs() < 1e-6);
+    }
+
+    #[test]
+    fn reads_fields_and_ignores_unknown_ones() {
+        let line = GOOD.replace("\"frame\":0", "\"frame\":3,\"aus\":{\"AU12\":0.5}");
+        let record = &parse(&line).unwrap()[0];
+        assert_eq!(record.frame, 3);
+        assert_eq!(record.id, 1);
+        assert_eq!(record.bbox, [290.0, 62.0, 268.0, 268.0]);
+        assert_eq!(record.label, "sad");
+        assert!(record.frontal);
+    }
+
+    #[test]
+    fn frontal_defaults_to_true() {
+        let line = GOOD.replace("\"frontal\":true,", "");
+        assert!(parse(&line).unwrap()[0].frontal);
+        let line = GOOD.replace("\"frontal\":true", "\"frontal\":false");
+        assert!(!parse(&line).unwrap()[0].frontal);
+    }
+
+    #[test]
+    fn skips_blank_lines_and_accepts_empty_input() {
+        assert!(parse("").unwrap().is_empty());
+        let text = format!("\n{GOOD}\n   \n{GOOD}\n");
+        assert_eq!(parse(&text).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn missing_field_names_file_and_line() {
+        let bad = GOOD.replace("\"time\":0.0,", "");
+        let text = format!("{GOOD}\n\n{bad}\n");
+        let message = parse(&text).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "faces.jsonl line 3: not a face record (missing field `time`); \
+             give a JSON Lines file written by `emolens annotate --json`"
+        );
+    }
+
+    #[test]
+    fn broken_json_names_file_and_line() {
+        let text = format!("{GOOD}\n{{\"frame\":1,\n");
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(
+            message.starts_with("faces.jsonl line 2: not valid JSON"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn label_outside_probs_is_an_error() {
+        let bad = GOOD.replace("\"label\":\"sad\"", "\"label\":\"happy\"");
+        let message = parse(&bad).unwrap_err().to_string();
+        assert!(message.contains("line 1"), "{message}");
+        assert!(message.contains("`happy`"), "{message}");
+    }
+
+    #[test]
+    fn differing_label_order_is_an_error() {
+        let swapped = GOOD.replace(
+            "\"sad\":0.6012,\"angry\":0.01",
+            "\"angry\":0.01,\"sad\":0.6012",
+        );
+        let text = format!("{GOOD}\n{swapped}\n");
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.starts_with("faces.jsonl line 2:"), "{message}");
+        assert!(message.contains("line 1"), "{message}");
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let message = read_records(Path::new("/nonexistent/faces.jsonl"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("/nonexistent/faces.jsonl"), "{message}");
+    }
+}
