@@ -33,6 +33,8 @@ const TEXT_SCALE_PER_PIXEL: f64 = 0.6 / 360.0;
 const MIN_TEXT_SCALE: f64 = 0.45;
 /// Samples across a blurred face: few enough that no one can be recognised.
 const BLUR_CELLS: i32 = 8;
+/// A blurred face's box grows by this share of its size on each side.
+const BLUR_MARGIN: f64 = 0.12;
 
 /// The colour of `label` (index `index` in its model's labels).
 pub fn label_colour(label: &str, index: usize) -> Scalar {
@@ -218,15 +220,22 @@ pub fn draw_faces_yuv420(
     Ok(())
 }
 
-/// Blurs every face's box on a YUV 4:2:0 frame beyond recognition: each plane's box is
-/// shrunk to [`BLUR_CELLS`] samples across and smoothly enlarged back.
+/// Blurs every face on a YUV 4:2:0 frame beyond recognition: its box, grown by
+/// [`BLUR_MARGIN`] to take in chin and hairline, is shrunk in each plane to [`BLUR_CELLS`]
+/// samples across and smoothly enlarged back.
 ///
 /// # Errors
 /// OpenCV's error when resizing fails.
 pub fn blur_faces_yuv420(planes: &mut PlaneMats, faces: &[TrackedFace]) -> opencv::Result<()> {
     let mut small = Mat::default();
     for face in faces {
-        let Some(area) = whole_chroma_area(face.bbox, &planes.y) else {
+        let b = face.bbox;
+        let (dx, dy) = (
+            (f64::from(b.width) * BLUR_MARGIN) as i32,
+            (f64::from(b.height) * BLUR_MARGIN) as i32,
+        );
+        let grown = Rect::new(b.x - dx, b.y - dy, b.width + 2 * dx, b.height + 2 * dy);
+        let Some(area) = whole_chroma_area(grown, &planes.y) else {
             continue;
         };
         let half = Rect::new(area.x / 2, area.y / 2, area.width / 2, area.height / 2);

@@ -303,3 +303,76 @@ fn report_refuses_records_that_are_not_face_records() -> anyhow::Result<()> {
     assert_clean_failure(&output, &["window", "0s"]);
     Ok(())
 }
+
+/// Sharpness (variance of the Laplacian) of the inner half of `bbox` in frame 30 of `video`.
+fn face_sharpness(video: &Path, bbox: [i32; 4], dir: &Path) -> anyhow::Result<f64> {
+    let png = dir.join("frame.png");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(video)
+        .args(["-vf", "select=eq(n\\,30)", "-frames:v", "1"])
+        .arg(&png)
+        .status()?;
+    anyhow::ensure!(status.success(), "ffmpeg extracted a frame");
+    let image = opencv::imgcodecs::imread(&png, opencv::imgcodecs::IMREAD_GRAYSCALE)?;
+    let [x, y, w, h] = bbox;
+    let inner = opencv::core::Rect::new(x + w / 4, y + h / 4, w / 2, h / 2);
+    let mut edges = opencv::core::Mat::default();
+    opencv::imgproc::laplacian_def(
+        &opencv::core::Mat::roi(&image, inner)?,
+        &mut edges,
+        opencv::core::CV_64F,
+    )?;
+    let (mut mean, mut deviation) = (
+        opencv::core::Scalar::default(),
+        opencv::core::Scalar::default(),
+    );
+    opencv::core::mean_std_dev_def(&edges, &mut mean, &mut deviation)?;
+    Ok(deviation[0] * deviation[0])
+}
+
+#[test]
+fn blur_hides_faces_and_keeps_their_records() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let input = shared_data().join("videos/pyfeat_single_face.mp4");
+    let mut sharpness = Vec::new();
+    let mut records = Vec::new();
+    for blur in [false, true] {
+        let (out, json) = (
+            dir.path().join(format!("out-{blur}.mp4")),
+            dir.path().join(format!("faces-{blur}.jsonl")),
+        );
+        let mut args = vec![
+            os("annotate"),
+            os("--quiet"),
+            input.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+            os("--json"),
+            json.as_os_str(),
+        ];
+        if blur {
+            args.push(os("--blur"));
+        }
+        succeeded(&emolens(&args));
+        let text = std::fs::read_to_string(&json)?;
+        let frame30: serde_json::Value = text
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<Vec<serde_json::Value>, _>>()?
+            .into_iter()
+            .find(|r| r["frame"] == 30)
+            .ok_or_else(|| anyhow::anyhow!("a face in frame 30"))?;
+        let bbox: [i32; 4] = serde_json::from_value(frame30["box"].clone())?;
+        sharpness.push(face_sharpness(&out, bbox, dir.path())?);
+        records.push(text);
+    }
+    assert_eq!(records[0], records[1], "blurring changes only the picture");
+    assert!(
+        sharpness[1] * 10.0 < sharpness[0],
+        "blurred face detail {} against {}",
+        sharpness[1],
+        sharpness[0]
+    );
+    Ok(())
+}
