@@ -8,17 +8,23 @@
 //! The result is written as two CSV files and one self-contained HTML page.
 
 mod csv_out;
+mod error;
 mod html;
 mod records;
+mod tally;
+mod windows;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::model_meta::Views;
 
+pub use error::ReportError;
 pub use records::{parse_records, read_records, FaceRecord};
+use tally::{class_windows, overall, track_summaries, track_windows, LabelScheme, Tallies};
+use windows::{timeline_end, usable_window, window_bounds, window_count};
 
 /// The seven FER2013 labels, in the order FER2013 models use.
 const FER_LABELS: [&str; 7] = [
@@ -34,91 +40,6 @@ const NEGATIVE_GROUP: &str = "negative";
 /// Slack for floating-point time arithmetic (a time 1e-9 s before a window edge
 /// counts as on the edge).
 const TIME_EPSILON: f64 = 1e-9;
-
-/// Everything that can go wrong while making a report.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// The records file could not be opened or read.
-    #[error("could not read {}: {source}; check that the file exists and is readable", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
-    },
-    /// A line is not JSON at all.
-    #[error(
-        "{} line {line}: not valid JSON ({reason}); give a JSON Lines file written by `emolens annotate --json`",
-        path.display()
-    )]
-    NotJson {
-        /// The file.
-        path: PathBuf,
-        /// Line number, counted from 1.
-        line: usize,
-        /// What the JSON parser said.
-        reason: String,
-    },
-    /// A line is JSON but not a face record.
-    #[error(
-        "{} line {line}: not a face record ({reason}); give a JSON Lines file written by `emolens annotate --json`",
-        path.display()
-    )]
-    NotAFaceRecord {
-        /// The file.
-        path: PathBuf,
-        /// Line number, counted from 1.
-        line: usize,
-        /// What is wrong with the record.
-        reason: String,
-    },
-    /// A record lists other labels, or another order, than the first record.
-    #[error(
-        "{} line {line}: the `probs` labels ({found}) differ from those on line {first_line} ({expected}); give the records of a single `emolens annotate --json` run",
-        path.display()
-    )]
-    MixedLabels {
-        /// The file.
-        path: PathBuf,
-        /// Line number of the differing record, counted from 1.
-        line: usize,
-        /// Line number of the first record.
-        first_line: usize,
-        /// Labels of the differing record, comma separated.
-        found: String,
-        /// Labels of the first record, comma separated.
-        expected: String,
-    },
-    /// The records' labels are not the model's labels.
-    #[error(
-        "the face records carry the labels ({found}) but the model lists ({expected}); make the report with the model that annotated the video"
-    )]
-    LabelMismatch {
-        /// Labels in the records, comma separated.
-        found: String,
-        /// Labels of the model, comma separated.
-        expected: String,
-    },
-    /// A window length could not be understood.
-    #[error("window `{text}`: {reason}; give a length such as 10s, 1.5s, 90 or 2m")]
-    BadWindow {
-        /// The text as given.
-        text: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// An output file could not be written.
-    #[error(
-        "could not write {}: {source}; check that the folder is writable and the disk has room",
-        path.display()
-    )]
-    Write {
-        /// The file (or folder) being written.
-        path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
-    },
-}
 
 /// Settings of a report.
 #[derive(Debug, Clone, PartialEq)]
@@ -468,351 +389,6 @@ fn flatten_views(views: &Views) -> Vec<ViewGroup> {
         .collect()
 }
 
-/// End of the covered time: the duration when known, else the last record's time.
-fn timeline_end(records: &[FaceRecord], duration: Option<f64>) -> f64 {
-    let end =
-        duration.unwrap_or_else(|| records.iter().map(|record| record.time).fold(0.0, f64::max));
-    if end.is_finite() {
-        end.max(0.0)
-    } else {
-        0.0
-    }
-}
-
-/// The configured window, or one window over the whole video when it is not usable.
-fn usable_window(window: f64, duration: f64) -> f64 {
-    if window.is_finite() && window > 0.0 {
-        window
-    } else if duration > 0.0 {
-        duration
-    } else {
-        1.0
-    }
-}
-
-/// Number of windows: ceil(end / window), at least one when there are records.
-fn window_count(end: f64, window: f64, has_records: bool) -> usize {
-    // Saturating float-to-int conversion; `end` and `window` are finite and positive.
-    let count = (end / window - TIME_EPSILON).ceil().max(0.0) as usize;
-    if has_records {
-        count.max(1)
-    } else {
-        count
-    }
-}
-
-/// (start, end) of each window; the last one ends at the covered end when that is later than its start.
-fn window_bounds(count: usize, window: f64, end: f64) -> Vec<(f64, f64)> {
-    (0..count)
-        .map(|index| {
-            let start = index as f64 * window;
-            let full_end = start + window;
-            let last = index + 1 == count;
-            let window_end = if last && end > start {
-                end.min(full_end)
-            } else {
-                full_end
-            };
-            (start, window_end)
-        })
-        .collect()
-}
-
-/// Window of a record time: floor(time / window), clamped to the windows there are.
-fn window_of(time: f64, window: f64, count: usize) -> usize {
-    let position = (time / window + TIME_EPSILON).floor();
-    let index = if position.is_finite() && position > 0.0 {
-        position as usize
-    } else {
-        0
-    };
-    index.min(count.saturating_sub(1))
-}
-
-/// Label lookups resolved once for the whole computation.
-struct LabelScheme {
-    labels: Vec<String>,
-    index_of: HashMap<String, usize>,
-    engaged: Vec<bool>,
-    group_members: Vec<Vec<usize>>,
-}
-
-impl LabelScheme {
-    fn new(labels: &[String], engaged_labels: &[String], view_groups: &[ViewGroup]) -> Self {
-        let index_of: HashMap<String, usize> = labels
-            .iter()
-            .enumerate()
-            .map(|(index, label)| (label.clone(), index))
-            .collect();
-        let engaged = labels
-            .iter()
-            .map(|label| engaged_labels.contains(label))
-            .collect();
-        let group_members = view_groups
-            .iter()
-            .map(|group| {
-                group
-                    .labels
-                    .iter()
-                    .filter_map(|label| index_of.get(label).copied())
-                    .collect()
-            })
-            .collect();
-        LabelScheme {
-            labels: labels.to_vec(),
-            index_of,
-            engaged,
-            group_members,
-        }
-    }
-
-    fn label_index(&self, label: &str) -> Option<usize> {
-        self.index_of.get(label).copied()
-    }
-
-    fn dominant_label(&self, tally: &Tally) -> String {
-        tally
-            .dominant()
-            .and_then(|index| self.labels.get(index))
-            .cloned()
-            .unwrap_or_default()
-    }
-}
-
-/// Counts over a set of face records.
-#[derive(Debug, Clone)]
-struct Tally {
-    records: usize,
-    frontal: usize,
-    engaged: usize,
-    label_counts: Vec<usize>,
-    first_time: f64,
-    last_time: f64,
-}
-
-impl Tally {
-    fn new(label_count: usize) -> Self {
-        Tally {
-            records: 0,
-            frontal: 0,
-            engaged: 0,
-            label_counts: vec![0; label_count],
-            first_time: f64::INFINITY,
-            last_time: f64::NEG_INFINITY,
-        }
-    }
-
-    fn add(&mut self, record: &FaceRecord, label: usize, engaged_label: bool) {
-        self.records += 1;
-        self.frontal += usize::from(record.frontal);
-        self.engaged += usize::from(record.frontal && engaged_label);
-        self.label_counts[label] += 1;
-        self.first_time = self.first_time.min(record.time);
-        self.last_time = self.last_time.max(record.time);
-    }
-
-    fn attention(&self) -> f64 {
-        share(self.frontal, self.records)
-    }
-
-    fn engagement(&self) -> f64 {
-        share(self.engaged, self.records)
-    }
-
-    fn expression_shares(&self) -> Vec<f64> {
-        self.label_counts
-            .iter()
-            .map(|&count| share(count, self.records))
-            .collect()
-    }
-
-    fn view_shares(&self, group_members: &[Vec<usize>]) -> Vec<f64> {
-        group_members
-            .iter()
-            .map(|members| {
-                let in_group: usize = members.iter().map(|&label| self.label_counts[label]).sum();
-                share(in_group, self.records)
-            })
-            .collect()
-    }
-
-    /// Index of the most frequent label; the first one on a tie; None when empty.
-    fn dominant(&self) -> Option<usize> {
-        let mut best: Option<(usize, usize)> = None;
-        for (index, &count) in self.label_counts.iter().enumerate() {
-            if count > 0 && best.is_none_or(|(_, best_count)| count > best_count) {
-                best = Some((index, count));
-            }
-        }
-        best.map(|(index, _)| index)
-    }
-}
-
-/// `part / whole`, 0 when `whole` is 0.
-fn share(part: usize, whole: usize) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
-}
-
-/// Mean of the values, 0 when there are none.
-fn mean(values: impl Iterator<Item = f64>) -> f64 {
-    let (sum, count) = values.fold((0.0, 0usize), |(sum, count), value| {
-        (sum + value, count + 1)
-    });
-    if count == 0 {
-        0.0
-    } else {
-        sum / count as f64
-    }
-}
-
-/// Record counts per window, per track and window, and per track.
-struct Tallies {
-    per_window: Vec<Tally>,
-    per_track_window: BTreeMap<(u64, usize), Tally>,
-    per_track: BTreeMap<u64, Tally>,
-}
-
-impl Tallies {
-    fn collect(
-        records: &[FaceRecord],
-        scheme: &LabelScheme,
-        window: f64,
-        window_count: usize,
-    ) -> Self {
-        let label_count = scheme.labels.len();
-        let mut tallies = Tallies {
-            per_window: vec![Tally::new(label_count); window_count],
-            per_track_window: BTreeMap::new(),
-            per_track: BTreeMap::new(),
-        };
-        for record in records {
-            let Some(label) = scheme.label_index(&record.label) else {
-                continue;
-            };
-            let engaged = scheme.engaged[label];
-            let window_index = window_of(record.time, window, window_count);
-            tallies.per_window[window_index].add(record, label, engaged);
-            tallies
-                .per_track_window
-                .entry((record.id, window_index))
-                .or_insert_with(|| Tally::new(label_count))
-                .add(record, label, engaged);
-            tallies
-                .per_track
-                .entry(record.id)
-                .or_insert_with(|| Tally::new(label_count))
-                .add(record, label, engaged);
-        }
-        tallies
-    }
-}
-
-/// Per-track measures in each window where the track is present.
-fn track_windows(
-    tallies: &Tallies,
-    bounds: &[(f64, f64)],
-    scheme: &LabelScheme,
-) -> Vec<TrackWindow> {
-    tallies
-        .per_track_window
-        .iter()
-        .map(|(&(track, window), tally)| TrackWindow {
-            track,
-            window,
-            start: bounds[window].0,
-            end: bounds[window].1,
-            frames: tally.records,
-            attention: tally.attention(),
-            engagement: tally.engagement(),
-            expression: tally.expression_shares(),
-            view_shares: tally.view_shares(&scheme.group_members),
-            dominant_label: scheme.dominant_label(tally),
-        })
-        .collect()
-}
-
-/// Class-level measures of each window.
-fn class_windows(
-    tallies: &Tallies,
-    track_windows: &[TrackWindow],
-    bounds: &[(f64, f64)],
-    scheme: &LabelScheme,
-    attentive_threshold: f64,
-) -> Vec<ClassWindow> {
-    tallies
-        .per_window
-        .iter()
-        .zip(bounds)
-        .enumerate()
-        .map(|(index, (tally, &(start, end)))| {
-            let present: Vec<&TrackWindow> = track_windows
-                .iter()
-                .filter(|tw| tw.window == index)
-                .collect();
-            let attentive = present
-                .iter()
-                .filter(|tw| tw.attention >= attentive_threshold)
-                .count();
-            ClassWindow {
-                index,
-                start,
-                end,
-                faces_present: present.len(),
-                face_records: tally.records,
-                attentive_share: share(attentive, present.len()),
-                engagement: mean(present.iter().map(|tw| tw.engagement)),
-                expression: tally.expression_shares(),
-                view_shares: tally.view_shares(&scheme.group_members),
-            }
-        })
-        .collect()
-}
-
-/// Whole-video summary of each track.
-fn track_summaries(tallies: &Tallies, scheme: &LabelScheme) -> Vec<TrackSummary> {
-    tallies
-        .per_track
-        .iter()
-        .map(|(&track, tally)| TrackSummary {
-            track,
-            first_seen: tally.first_time,
-            last_seen: tally.last_time,
-            records: tally.records,
-            attention: tally.attention(),
-            engagement: tally.engagement(),
-            expression: tally.expression_shares(),
-            dominant_label: scheme.dominant_label(tally),
-        })
-        .collect()
-}
-
-/// Class-level averages; window means are over windows with at least one face.
-fn overall(tallies: &Tallies, windows: &[ClassWindow], scheme: &LabelScheme) -> Overall {
-    let mut all = Tally::new(scheme.labels.len());
-    for tally in &tallies.per_window {
-        all.records += tally.records;
-        all.frontal += tally.frontal;
-        all.engaged += tally.engaged;
-        for (total, count) in all.label_counts.iter_mut().zip(&tally.label_counts) {
-            *total += count;
-        }
-    }
-    let with_faces: Vec<&ClassWindow> = windows.iter().filter(|w| w.faces_present > 0).collect();
-    Overall {
-        face_records: all.records,
-        windows_with_faces: with_faces.len(),
-        mean_faces_present: mean(with_faces.iter().map(|w| w.faces_present as f64)),
-        attention: all.attention(),
-        attentive_share: mean(with_faces.iter().map(|w| w.attentive_share)),
-        engagement: mean(with_faces.iter().map(|w| w.engagement)),
-        expression: all.expression_shares(),
-    }
-}
-
 /// Writes `class.csv`, `tracks.csv` and `report.html` into `dir`, creating it if
 /// missing. Each file is written as `NAME.partial` and renamed when complete.
 pub fn write_report(report: &Report, dir: &Path) -> Result<ReportFiles, ReportError> {
@@ -912,6 +488,9 @@ fn trim_number(value: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use super::windows::window_of;
     use super::*;
 
     fn strings(items: &[&str]) -> Vec<String> {

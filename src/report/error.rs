@@ -1,0 +1,89 @@
+//! What can go wrong while making a report; every message names the file and the fix.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong while making a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The records file could not be opened or read.
+    #[error("could not read {}: {source}; check that the file exists and is readable", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A line is not JSON at all.
+    #[error(
+        "{} line {line}: not valid JSON ({reason}); give a JSON Lines file written by `emolens annotate --json`",
+        path.display()
+    )]
+    NotJson {
+        /// The file.
+        path: PathBuf,
+        /// Line number, counted from 1.
+        line: usize,
+        /// What the JSON parser said.
+        reason: String,
+    },
+    /// A line is JSON but not a face record.
+    #[error(
+        "{} line {line}: not a face record ({reason}); give a JSON Lines file written by `emolens annotate --json`",
+        path.display()
+    )]
+    NotAFaceRecord {
+        /// The file.
+        path: PathBuf,
+        /// Line number, counted from 1.
+        line: usize,
+        /// What is wrong with the record.
+        reason: String,
+    },
+    /// A record lists other labels, or another order, than the first record.
+    #[error(
+        "{} line {line}: the `probs` labels ({found}) differ from those on line {first_line} ({expected}); give the records of a single `emolens annotate --json` run",
+        path.display()
+    )]
+    MixedLabels {
+        /// The file.
+        path: PathBuf,
+        /// Line number of the differing record, counted from 1.
+        line: usize,
+        /// Line number of the first record.
+        first_line: usize,
+        /// Labels of the differing record, comma separated.
+        found: String,
+        /// Labels of the first record, comma separated.
+        expected: String,
+    },
+    /// The records' labels are not the model's labels.
+    #[error(
+        "the face records carry the labels ({found}) but the model lists ({expected}); make the report with the model that annotated the video"
+    )]
+    LabelMismatch {
+        /// Labels in the records, comma separated.
+        found: String,
+        /// Labels of the model, comma separated.
+        expected: String,
+    },
+    /// A window length could not be understood.
+    #[error("window `{text}`: {reason}; give a length such as 10s, 1.5s, 90 or 2m")]
+    BadWindow {
+        /// The text as given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An output file could not be written.
+    #[error(
+        "could not write {}: {source}; check that the folder is writable and the disk has room",
+        path.display()
+    )]
+    Write {
+        /// The file (or folder) being written.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
