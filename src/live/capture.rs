@@ -124,12 +124,9 @@ impl Capture {
                     videoio::CAP_PROP_READ_TIMEOUT_MSEC,
                     STREAM_READ_TIMEOUT_MS,
                 ]);
-                // FFmpeg's own line about the failed connection would repeat our error.
-                ffmpeg_next::log::set_level(ffmpeg_next::log::Level::Fatal);
                 let capture =
-                    VideoCapture::from_file_with_params(url, videoio::CAP_FFMPEG, &timeouts);
-                ffmpeg_next::log::set_level(ffmpeg_next::log::Level::Error);
-                let capture = capture.map_err(opencv)?;
+                    VideoCapture::from_file_with_params(url, videoio::CAP_FFMPEG, &timeouts)
+                        .map_err(opencv)?;
                 if !capture.is_opened().map_err(opencv)? {
                     return Err(CaptureError::StreamUnavailable(url.clone()));
                 }

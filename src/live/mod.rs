@@ -79,28 +79,35 @@ pub struct LiveConfig {
 pub fn run(config: &LiveConfig, stop: &AtomicBool) -> Result<LiveStats> {
     quiet_opencv();
     crate::video::init().context("initialising FFmpeg")?;
-    let capture = Capture::open(&config.source)?;
     let env = crate::ort_runtime::environment(config.ort_lib.as_deref())?;
     let classifier = crate::classifier::Classifier::load(&config.model, &env, INFERENCE_THREADS)
         .with_context(|| format!("loading model {}", config.model.display()))?;
     let detector = crate::detect::FaceDetector::new(&config.detect)?;
     let analyzer = Analyzer::new(detector, config.track, config.cadence, classifier);
     let labels = analyzer.labels()?;
+    // Opened after the model has loaded, so that its first frames are not kept waiting.
+    let capture = Capture::open(&config.source)?;
+    let (size, fps) = (capture.frame_size(), capture.fps);
+    let window = config.window.then(Window::open).transpose()?;
+    let recorder = match &config.record {
+        Some(path) => Some(start_recorder(path, size, fps, &config.encode)?),
+        None => None,
+    };
+    // Created last: a record file left unfinished would stay behind as `.partial`.
     let records =
         RecordWriter::create(config.json.as_deref(), None, &labels).with_context(|| {
             "creating the face record file; choose a writable --json path".to_string()
         })?;
-    let window = config.window.then(Window::open).transpose()?;
     let mut session = Session {
         config,
         analyzer,
         labels,
         records,
         window,
-        recorder: None,
-        size: capture.frame_size(),
-        fps: capture.fps,
-        recordings: 0,
+        recordings: usize::from(recorder.is_some()),
+        recorder,
+        size,
+        fps,
         snapshots: 0,
         processed: 0,
         first_at: None,
@@ -108,9 +115,6 @@ pub fn run(config: &LiveConfig, stop: &AtomicBool) -> Result<LiveStats> {
         meter: IntervalMeter::new(Instant::now()),
         recent: None,
     };
-    if let Some(path) = &config.record {
-        session.start_recording(path)?;
-    }
     let slot = Slot::default();
     let (processed, captured) = std::thread::scope(|scope| {
         let capture = scope.spawn(|| capture::run(capture, config.realtime, &slot));
@@ -298,17 +302,16 @@ impl Session<'_> {
             Some(recorder) => finish_recording(recorder),
             None => {
                 let path = self.next_recording_path();
-                self.start_recording(&path)
+                self.recorder = Some(start_recorder(
+                    &path,
+                    self.size,
+                    self.fps,
+                    &self.config.encode,
+                )?);
+                self.recordings += 1;
+                Ok(())
             }
         }
-    }
-
-    fn start_recording(&mut self, path: &Path) -> Result<()> {
-        let recorder = Recorder::start(path, self.size, self.fps, &self.config.encode)?;
-        println!("recording: {}", path.display());
-        self.recordings += 1;
-        self.recorder = Some(recorder);
-        Ok(())
     }
 
     /// `--record FILE` for the first recording, `FILE-2.mp4`, `FILE-3.mp4`... for later ones;
@@ -361,6 +364,17 @@ impl Session<'_> {
         }
         Ok(stats)
     }
+}
+
+fn start_recorder(
+    path: &Path,
+    size: Size,
+    fps: Option<f64>,
+    options: &EncodeOptions,
+) -> Result<Recorder> {
+    let recorder = Recorder::start(path, size, fps, options)?;
+    println!("recording: {}", path.display());
+    Ok(recorder)
 }
 
 fn finish_recording(recorder: Recorder) -> Result<()> {
