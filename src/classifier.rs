@@ -126,7 +126,7 @@ impl Classifier {
         let on_gpu = |device: &'static str, session: Result<Session, ort::Error>| {
             session.map_err(|e| ClassifierError::Device {
                 device,
-                reason: e.to_string(),
+                reason: e.to_string().trim_end_matches(".").to_owned(),
             })
         };
         let cuda = || ort::ep::CUDA::default().build();
@@ -134,15 +134,15 @@ impl Classifier {
             Device::Cpu => (open(None)?, Placement::cpu(None)),
             Device::Cuda => (on_gpu("cuda", open(Some(cuda())))?, Placement::gpu("CUDA")),
             Device::Tensorrt => (
-                on_gpu(
-                    "tensorrt",
-                    open(Some(ort::ep::TensorRT::default().build())),
-                )?,
+                on_gpu("tensorrt", open(Some(ort::ep::TensorRT::default().build())))?,
                 Placement::gpu("TensorRT"),
             ),
             Device::Auto => match open(Some(cuda())) {
                 Ok(session) => (session, Placement::gpu("CUDA")),
-                Err(e) => (open(None)?, Placement::cpu(Some(e.to_string()))),
+                Err(e) => (
+                    open(None)?,
+                    Placement::cpu(Some(e.to_string().trim_end_matches(".").to_owned())),
+                ),
             },
         };
         Ok((Self::from_session(session)?, placement))

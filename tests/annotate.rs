@@ -272,7 +272,7 @@ fn bad_inputs_and_outputs_are_refused_clearly() -> anyhow::Result<()> {
             os("--device"),
             os("cuda"),
         ]),
-        &["no GPU support"],
+        &["--device cuda: the GPU cannot be used", "--device cpu"],
     );
     assert!(!out.exists());
     Ok(())

@@ -53,6 +53,8 @@ pub struct AnnotateConfig {
     pub jobs: Vec<Job>,
     /// The ONNX emotion model.
     pub model: PathBuf,
+    /// Where inference runs.
+    pub device: crate::classifier::Device,
     /// Face detection.
     pub detect: DetectConfig,
     /// Tracking and smoothing.
@@ -138,11 +140,19 @@ fn run_job(
     // Parsing the cascade and building the ONNX Runtime session take tens of milliseconds each.
     let (classifier, detector) = std::thread::scope(|scope| {
         let detector = scope.spawn(|| crate::detect::FaceDetector::new(&config.detect));
-        let classifier = crate::classifier::Classifier::load(&config.model, env, INFERENCE_THREADS)
-            .with_context(|| format!("loading model {}", config.model.display()));
+        let classifier = crate::classifier::Classifier::load_on(
+            &config.model,
+            env,
+            INFERENCE_THREADS,
+            config.device,
+        )
+        .with_context(|| format!("loading model {}", config.model.display()));
         (classifier, detector.join())
     });
-    let classifier = classifier?;
+    let (classifier, placement) = classifier?;
+    if let Some(note) = placement.note() {
+        eprintln!("{note}");
+    }
     let detector = detector.map_err(|_| anyhow::anyhow!("loading the cascade panicked"))??;
     let labels = classifier.emotion_head()?.labels.clone();
     let views = classifier.meta().views.clone();

@@ -3,33 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+use super::faces::{FaceOptions, VideoOptions};
 use super::report::ReportOptions;
-use crate::annotate::stages::Cadence;
 use crate::annotate::{AnnotateConfig, Job};
-use crate::detect::DetectConfig;
-use crate::track::TrackConfig;
-use crate::video::encode::{EncodeOptions, X264_PRESETS};
 use crate::video::slowmo::slow_motion_path;
-
-/// File name of the default cascade in `cascades/`.
-const DEFAULT_CASCADE: &str = "haarcascade_frontalface_default.xml";
-/// Where Debian's opencv-data puts the cascades.
-const SYSTEM_CASCADES: &str = "/usr/share/opencv4/haarcascades";
-
-/// Where inference runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DeviceChoice {
-    /// A GPU provider when one loads, otherwise the CPU (with a note).
-    Auto,
-    /// The CPU.
-    Cpu,
-    /// NVIDIA CUDA (needs a build with the `gpu` feature).
-    Cuda,
-    /// NVIDIA TensorRT (needs a build with the `gpu` feature).
-    Tensorrt,
-}
 
 /// `emolens annotate`.
 #[derive(Debug, Args)]
@@ -40,12 +19,10 @@ pub struct AnnotateArgs {
     /// Annotated video (.mp4) for one input; a folder for several (each written as NAME.mp4).
     #[arg(short, long, value_name = "OUTPUT")]
     pub output: PathBuf,
-    /// Emotion model (default: the shipped models/emolens-fer2013.onnx).
-    #[arg(long, value_name = "MODEL.onnx", help_heading = "Model")]
-    pub model: Option<PathBuf>,
-    /// Where inference runs.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto, help_heading = "Model")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub faces: FaceOptions,
+    #[command(flatten)]
+    pub video: VideoOptions,
     /// Faces per inference call, gathered across frames.
     #[arg(long, default_value_t = 32, help_heading = "Model")]
     pub batch: usize,
@@ -58,45 +35,6 @@ pub struct AnnotateArgs {
     /// Also write OUTPUT.slowFx.mp4, played F times slower (video only: audio is dropped).
     #[arg(long, value_name = "F", help_heading = "Outputs")]
     pub slowmo: Option<f64>,
-    /// x264 preset of the annotated video.
-    #[arg(long, default_value = "veryfast", help_heading = "Outputs")]
-    pub preset: String,
-    /// x264 constant rate factor, 0..=51 (lower: better quality, larger file).
-    #[arg(long, default_value_t = 20, help_heading = "Outputs")]
-    pub crf: u8,
-    /// Haar cascade XML (default: cascades/haarcascade_frontalface_default.xml).
-    #[arg(long, value_name = "FILE", help_heading = "Detection")]
-    pub cascade: Option<PathBuf>,
-    /// Scale step of the full-frame search, > 1 (larger: faster, may miss faces; known faces
-    /// are followed at a fine step regardless).
-    #[arg(long, default_value_t = 1.2, help_heading = "Detection")]
-    pub scale_factor: f64,
-    /// Overlapping hits needed to report a face (larger: fewer false faces).
-    #[arg(long, default_value_t = 5, help_heading = "Detection")]
-    pub min_neighbors: i32,
-    /// Smallest face side in input pixels; detection runs at the resolution that maps it to the
-    /// cascade's 24-pixel window.
-    #[arg(long, default_value_t = 48, help_heading = "Detection")]
-    pub min_face: u32,
-    /// Full-frame detection every N frames, faces followed near their last box in between;
-    /// 1 detects on every frame.
-    #[arg(
-        long,
-        default_value_t = 15,
-        value_name = "N",
-        help_heading = "Detection"
-    )]
-    pub detect_every: usize,
-    /// Classify each known face every N frames (a new face at once); in between it keeps its
-    /// smoothed probabilities. 1 classifies every face in every frame.
-    #[arg(long, default_value_t = 2, value_name = "N", help_heading = "Model")]
-    pub classify_every: usize,
-    /// Weight of the past when smoothing each face's probabilities, 0 (off) to 0.95.
-    #[arg(long, default_value_t = 0.6, help_heading = "Tracking")]
-    pub smooth: f32,
-    /// Least box overlap (IoU) for a face to keep its ID from one frame to the next.
-    #[arg(long, default_value_t = 0.3, help_heading = "Tracking")]
-    pub min_iou: f64,
     /// Blur every face in the annotated video (the box and label are still drawn); for
     /// sharing recordings of people who did not consent to being shown.
     #[arg(long, help_heading = "Outputs")]
@@ -115,8 +53,6 @@ pub struct AnnotateArgs {
     pub quiet: bool,
 }
 
-/// Frames a face may go undetected before its track (and ID) ends.
-pub(crate) const MAX_MISSED_FRAMES: usize = 12;
 /// Largest slow-motion factor.
 const MAX_SLOWMO: f64 = 100.0;
 
@@ -125,60 +61,11 @@ const MAX_SLOWMO: f64 = 100.0;
 /// # Errors
 /// Says which value is invalid and what is valid.
 pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<AnnotateConfig> {
-    match args.device {
-        DeviceChoice::Auto => eprintln!("note: this build has no GPU support; running on the CPU"),
-        DeviceChoice::Cpu => {}
-        DeviceChoice::Cuda | DeviceChoice::Tensorrt => bail!(
-            "--device {:?} is not available: this build has no GPU support (rebuild with --features gpu), use --device cpu",
-            args.device
-        ),
-    }
     if args.batch == 0 || args.batch > 1024 {
         bail!("--batch {} is out of range: use 1 to 1024", args.batch);
     }
-    if !(args.scale_factor > 1.0 && args.scale_factor <= 2.0) {
-        bail!(
-            "--scale-factor {} is out of range: use a value in (1, 2]",
-            args.scale_factor
-        );
-    }
-    if args.min_neighbors < 0 {
-        bail!("--min-neighbors must not be negative");
-    }
-    if args.min_face < 24 {
-        bail!(
-            "--min-face {} is too small: the cascade finds faces of 24 pixels and more",
-            args.min_face
-        );
-    }
-    if args.detect_every == 0 {
-        bail!("--detect-every must be at least 1 (1 = detect on every frame)");
-    }
-    if args.classify_every == 0 {
-        bail!("--classify-every must be at least 1 (1 = classify every face in every frame)");
-    }
-    if !(0.0..=0.95).contains(&args.smooth) {
-        bail!(
-            "--smooth {} is out of range: use 0 (off) to 0.95",
-            args.smooth
-        );
-    }
-    if !(args.min_iou > 0.0 && args.min_iou < 1.0) {
-        bail!(
-            "--min-iou {} is out of range: use a value in (0, 1)",
-            args.min_iou
-        );
-    }
-    if !X264_PRESETS.contains(&args.preset.as_str()) {
-        bail!(
-            "--preset {} is not an x264 preset: use one of {}",
-            args.preset,
-            X264_PRESETS.join(", ")
-        );
-    }
-    if args.crf > 51 {
-        bail!("--crf {} is out of range: use 0 to 51", args.crf);
-    }
+    let faces = args.faces.settings()?;
+    let encode = args.video.encode_options()?;
     if let Some(f) = args.slowmo {
         if !(f > 1.0 && f <= MAX_SLOWMO) {
             bail!("--slowmo {f} is out of range: use a factor above 1 and at most {MAX_SLOWMO}");
@@ -281,30 +168,15 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
             super::check_writable_output(path, "mp4")?;
         }
     }
-    let cascade = args.cascade.unwrap_or_else(default_cascade);
     Ok(AnnotateConfig {
         jobs,
-        model: args.model.unwrap_or_else(crate::util::default_model_path),
-        detect: DetectConfig {
-            cascade,
-            scale_factor: args.scale_factor,
-            min_neighbors: args.min_neighbors,
-            min_face: args.min_face,
-            detect_every: args.detect_every,
-        },
-        track: TrackConfig {
-            min_iou: args.min_iou,
-            max_missed: MAX_MISSED_FRAMES,
-            smoothing: args.smooth,
-        },
-        cadence: Cadence {
-            classify_every: args.classify_every,
-        },
+        model: faces.model,
+        device: faces.device,
+        detect: faces.detect,
+        track: faces.track,
+        cadence: faces.cadence,
         batch: args.batch,
-        encode: EncodeOptions {
-            preset: args.preset,
-            crf: args.crf,
-        },
+        encode,
         blur: args.blur,
         report: args.report.is_some().then_some(args.report_options),
         stats: args.stats,
@@ -329,13 +201,4 @@ fn same_file(candidate: &Path, existing: &Path) -> bool {
         (Ok(dir), Some(name)) => dir.join(name) == existing,
         _ => false,
     }
-}
-
-/// The bundled cascade, else Debian's copy.
-pub(crate) fn default_cascade() -> PathBuf {
-    crate::util::data_dirs()
-        .into_iter()
-        .map(|d| d.join("cascades").join(DEFAULT_CASCADE))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| Path::new(SYSTEM_CASCADES).join(DEFAULT_CASCADE))
 }

@@ -3,20 +3,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 
-use super::annotate::{default_cascade, DeviceChoice, MAX_MISSED_FRAMES};
-use super::EXIT_INTERRUPTED;
-use crate::annotate::stages::Cadence;
-use crate::detect::DetectConfig;
+use super::faces::{FaceOptions, VideoOptions};
 use crate::live::capture::Source;
 use crate::live::LiveConfig;
-use crate::track::TrackConfig;
-use crate::video::encode::{EncodeOptions, X264_PRESETS};
 
 /// `emolens live`.
 #[derive(Debug, Args)]
@@ -48,49 +41,10 @@ pub struct LiveArgs {
         help_heading = "Outputs"
     )]
     pub save_dir: PathBuf,
-    /// x264 preset of recordings.
-    #[arg(long, default_value = "veryfast", help_heading = "Outputs")]
-    pub preset: String,
-    /// x264 constant rate factor of recordings, 0..=51 (lower: better quality, larger file).
-    #[arg(long, default_value_t = 20, help_heading = "Outputs")]
-    pub crf: u8,
-    /// Emotion model (default: the shipped models/emolens-fer2013.onnx).
-    #[arg(long, value_name = "MODEL.onnx", help_heading = "Model")]
-    pub model: Option<PathBuf>,
-    /// Where inference runs.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto, help_heading = "Model")]
-    pub device: DeviceChoice,
-    /// Classify each known face every N frames (a new face at once); in between it keeps its
-    /// smoothed probabilities. 1 classifies every face in every frame.
-    #[arg(long, default_value_t = 2, value_name = "N", help_heading = "Model")]
-    pub classify_every: usize,
-    /// Haar cascade XML (default: cascades/haarcascade_frontalface_default.xml).
-    #[arg(long, value_name = "FILE", help_heading = "Detection")]
-    pub cascade: Option<PathBuf>,
-    /// Scale step of the full-frame search, > 1 (larger: faster, may miss faces).
-    #[arg(long, default_value_t = 1.2, help_heading = "Detection")]
-    pub scale_factor: f64,
-    /// Overlapping hits needed to report a face (larger: fewer false faces).
-    #[arg(long, default_value_t = 5, help_heading = "Detection")]
-    pub min_neighbors: i32,
-    /// Smallest face side in input pixels.
-    #[arg(long, default_value_t = 48, help_heading = "Detection")]
-    pub min_face: u32,
-    /// Full-frame detection every N frames, faces followed near their last box in between;
-    /// 1 detects on every frame.
-    #[arg(
-        long,
-        default_value_t = 15,
-        value_name = "N",
-        help_heading = "Detection"
-    )]
-    pub detect_every: usize,
-    /// Weight of the past when smoothing each face's probabilities, 0 (off) to 0.95.
-    #[arg(long, default_value_t = 0.6, help_heading = "Tracking")]
-    pub smooth: f32,
-    /// Least box overlap (IoU) for a face to keep its ID from one frame to the next.
-    #[arg(long, default_value_t = 0.3, help_heading = "Tracking")]
-    pub min_iou: f64,
+    #[command(flatten)]
+    pub faces: FaceOptions,
+    #[command(flatten)]
+    pub video: VideoOptions,
 }
 
 /// Validates `emolens live` arguments.
@@ -98,20 +52,10 @@ pub struct LiveArgs {
 /// # Errors
 /// Says which value is invalid and what is valid.
 pub fn live_config(args: LiveArgs, ort_lib: Option<PathBuf>) -> Result<LiveConfig> {
-    check_device(args.device)?;
     check_source(&args.source, args.realtime)?;
-    check_detection(&args)?;
-    if !X264_PRESETS.contains(&args.preset.as_str()) {
-        bail!(
-            "--preset {} is not an x264 preset: use one of {}",
-            args.preset,
-            X264_PRESETS.join(", ")
-        );
-    }
-    if args.crf > 51 {
-        bail!("--crf {} is out of range: use 0 to 51", args.crf);
-    }
     check_outputs(&args)?;
+    let faces = args.faces.settings()?;
+    let encode = args.video.encode_options()?;
     Ok(LiveConfig {
         source: args.source,
         realtime: args.realtime,
@@ -120,39 +64,14 @@ pub fn live_config(args: LiveArgs, ort_lib: Option<PathBuf>) -> Result<LiveConfi
         json: args.json,
         stats_json: args.stats_json,
         save_dir: args.save_dir,
-        model: args.model.unwrap_or_else(crate::util::default_model_path),
-        detect: DetectConfig {
-            cascade: args.cascade.unwrap_or_else(default_cascade),
-            scale_factor: args.scale_factor,
-            min_neighbors: args.min_neighbors,
-            min_face: args.min_face,
-            detect_every: args.detect_every,
-        },
-        track: TrackConfig {
-            min_iou: args.min_iou,
-            max_missed: MAX_MISSED_FRAMES,
-            smoothing: args.smooth,
-        },
-        cadence: Cadence {
-            classify_every: args.classify_every,
-        },
-        encode: EncodeOptions {
-            preset: args.preset,
-            crf: args.crf,
-        },
+        model: faces.model,
+        device: faces.device,
+        detect: faces.detect,
+        track: faces.track,
+        cadence: faces.cadence,
+        encode,
         ort_lib,
     })
-}
-
-fn check_device(device: DeviceChoice) -> Result<()> {
-    match device {
-        DeviceChoice::Auto => eprintln!("note: this build has no GPU support; running on the CPU"),
-        DeviceChoice::Cpu => {}
-        DeviceChoice::Cuda | DeviceChoice::Tensorrt => bail!(
-            "--device {device:?} is not available: this build has no GPU support (rebuild with --features gpu), use --device cpu"
-        ),
-    }
-    Ok(())
 }
 
 /// A missing file is reported before the model loads; `--realtime` only paces files.
@@ -167,43 +86,6 @@ fn check_source(source: &Source, realtime: bool) -> Result<()> {
         ),
         _ => Ok(()),
     }
-}
-
-fn check_detection(args: &LiveArgs) -> Result<()> {
-    if !(args.scale_factor > 1.0 && args.scale_factor <= 2.0) {
-        bail!(
-            "--scale-factor {} is out of range: use a value in (1, 2]",
-            args.scale_factor
-        );
-    }
-    if args.min_neighbors < 0 {
-        bail!("--min-neighbors must not be negative");
-    }
-    if args.min_face < 24 {
-        bail!(
-            "--min-face {} is too small: the cascade finds faces of 24 pixels and more",
-            args.min_face
-        );
-    }
-    if args.detect_every == 0 {
-        bail!("--detect-every must be at least 1 (1 = detect on every frame)");
-    }
-    if args.classify_every == 0 {
-        bail!("--classify-every must be at least 1 (1 = classify every face in every frame)");
-    }
-    if !(0.0..=0.95).contains(&args.smooth) {
-        bail!(
-            "--smooth {} is out of range: use 0 (off) to 0.95",
-            args.smooth
-        );
-    }
-    if !(args.min_iou > 0.0 && args.min_iou < 1.0) {
-        bail!(
-            "--min-iou {} is out of range: use a value in (0, 1)",
-            args.min_iou
-        );
-    }
-    Ok(())
 }
 
 /// Every output must be writable before the camera starts.
@@ -240,15 +122,7 @@ fn check_outputs(args: &LiveArgs) -> Result<()> {
 /// Invalid arguments, or what the run reports.
 pub fn run(args: LiveArgs, ort_lib: Option<PathBuf>) -> Result<ExitCode> {
     let config = live_config(args, ort_lib)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
-        }
-        eprintln!("\nstopping: finishing the outputs (Ctrl-C again to quit now)");
-    })
-    .context("installing the Ctrl-C handler")?;
+    let stop = super::stop_on_ctrl_c("stopping: finishing the outputs")?;
     let stats = crate::live::run(&config, &stop)?;
     println!("{}", stats.summary_line());
     for (what, path) in [("records", &config.json), ("stats", &config.stats_json)] {

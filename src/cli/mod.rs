@@ -2,6 +2,7 @@
 //! anything runs (invalid values are errors that say what is valid, never silent fallbacks).
 
 pub mod annotate;
+pub mod faces;
 pub mod live;
 pub mod report;
 
@@ -162,17 +163,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// Runs annotate with Ctrl-C handling: the first press finishes the videos up to the current
 /// frame, the second exits at once.
 fn run_annotate(config: &crate::annotate::AnnotateConfig) -> Result<ExitCode> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
-        }
-        eprintln!(
-            "\ninterrupted: finishing the output up to this frame (Ctrl-C again to quit now)"
-        );
-    })
-    .context("installing the Ctrl-C handler")?;
+    let stop = stop_on_ctrl_c("interrupted: finishing the output up to this frame")?;
     let results = crate::annotate::run(config, &stop)?;
     let mut status = ExitCode::SUCCESS;
     for (job, outcome) in &results {
@@ -210,6 +201,23 @@ fn run_annotate(config: &crate::annotate::AnnotateConfig) -> Result<ExitCode> {
         }
     }
     Ok(status)
+}
+
+/// A flag set by the first Ctrl-C, which prints `message`; a second Ctrl-C exits at once.
+///
+/// # Errors
+/// When the handler cannot be installed.
+pub(crate) fn stop_on_ctrl_c(message: &'static str) -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!("\n{message} (Ctrl-C again to quit now)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(stop)
 }
 
 fn in_unit_range(name: &str, value: f64, inclusive_zero: bool) -> Result<()> {

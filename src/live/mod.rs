@@ -58,6 +58,8 @@ pub struct LiveConfig {
     pub save_dir: PathBuf,
     /// The ONNX emotion model.
     pub model: PathBuf,
+    /// Where inference runs.
+    pub device: crate::classifier::Device,
     /// Face detection.
     pub detect: DetectConfig,
     /// Tracking and smoothing.
@@ -80,8 +82,16 @@ pub fn run(config: &LiveConfig, stop: &AtomicBool) -> Result<LiveStats> {
     quiet_opencv();
     crate::video::init().context("initialising FFmpeg")?;
     let env = crate::ort_runtime::environment(config.ort_lib.as_deref())?;
-    let classifier = crate::classifier::Classifier::load(&config.model, &env, INFERENCE_THREADS)
-        .with_context(|| format!("loading model {}", config.model.display()))?;
+    let (classifier, placement) = crate::classifier::Classifier::load_on(
+        &config.model,
+        &env,
+        INFERENCE_THREADS,
+        config.device,
+    )
+    .with_context(|| format!("loading model {}", config.model.display()))?;
+    if let Some(note) = placement.note() {
+        eprintln!("{note}");
+    }
     let detector = crate::detect::FaceDetector::new(&config.detect)?;
     let analyzer = Analyzer::new(detector, config.track, config.cadence, classifier);
     let labels = analyzer.labels()?;
