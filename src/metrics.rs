@@ -65,6 +65,31 @@ impl ConfusionMatrix {
         &self.counts
     }
 
+    /// A matrix over `classes` classes holding the `(truth, predicted)` pairs.
+    pub fn from_pairs(classes: usize, pairs: impl IntoIterator<Item = (usize, usize)>) -> Self {
+        let mut matrix = Self::new(classes);
+        for (truth, predicted) in pairs {
+            matrix.add(truth, predicted);
+        }
+        matrix
+    }
+
+    /// Adds the counts of `other` (over the same classes).
+    pub fn absorb(&mut self, other: &ConfusionMatrix) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m += t;
+            }
+        }
+    }
+
+    /// Share of the counted predictions that are right (0 when there are none).
+    pub fn accuracy(&self) -> f64 {
+        let total: usize = self.counts.iter().flatten().sum();
+        let correct: usize = (0..self.counts.len()).map(|i| self.counts[i][i]).sum();
+        correct as f64 / total.max(1) as f64
+    }
+
     /// Computes every metric; `labels` names the classes in order.
     pub fn report(&self, labels: &[String]) -> Report {
         let k = self.counts.len();
@@ -136,6 +161,27 @@ fn scores(true_positives: usize, predicted: usize, support: usize) -> Scores {
 }
 
 impl Report {
+    /// Mean F1 over the classes that occur as truth or as prediction. Unlike
+    /// [`Report::macro_avg`], a class absent from both does not count as an F1 of 0, so a small
+    /// subset is not marked down for a class it happens to lack (scikit-learn's macro F1 when no
+    /// label list is given).
+    pub fn macro_f1_present(&self) -> f64 {
+        let present: Vec<f64> = self
+            .labels
+            .iter()
+            .enumerate()
+            .filter(|&(c, _)| {
+                self.confusion[c].iter().sum::<usize>() + self.confusion.iter().map(|row| row[c]).sum::<usize>() > 0
+            })
+            .filter_map(|(_, label)| self.per_class.get(label).map(|s| s.f1))
+            .collect();
+        if present.is_empty() {
+            0.0
+        } else {
+            present.iter().sum::<f64>() / present.len() as f64
+        }
+    }
+
     /// The per-class table and the confusion matrix as aligned text.
     pub fn to_table(&self) -> String {
         let width = self
@@ -233,6 +279,19 @@ mod tests {
         assert!((r.weighted_avg.f1 - weighted_f1).abs() < 1e-12);
         assert!((r.micro_avg.f1 - 0.7).abs() < 1e-12);
         assert_eq!(r.macro_avg.support, 10);
+    }
+
+    #[test]
+    fn present_macro_f1_leaves_out_absent_classes() {
+        // Class c never occurs: a and b are each right once and wrong once.
+        let m = ConfusionMatrix::from_pairs(3, [(0, 0), (0, 1), (1, 1), (1, 0)]);
+        let r = m.report(&["a".into(), "b".into(), "c".into()]);
+        assert!((r.macro_f1_present() - 0.5).abs() < 1e-12);
+        assert!((r.macro_avg.f1 - 1.0 / 3.0).abs() < 1e-12);
+        // A class that is only predicted counts, with F1 0.
+        let m = ConfusionMatrix::from_pairs(3, [(0, 0), (0, 2)]);
+        let r = m.report(&["a".into(), "b".into(), "c".into()]);
+        assert!((r.macro_f1_present() - (2.0 / 3.0) / 2.0).abs() < 1e-12);
     }
 
     #[test]

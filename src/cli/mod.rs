@@ -110,6 +110,16 @@ pub struct TrainArgs {
     /// Stop each epoch after N steps (quick trial runs).
     #[arg(long, value_name = "N", help_heading = "Run")]
     pub max_steps: Option<usize>,
+    /// K-fold cross-validation instead of one model: trains K networks, each tested on one fold
+    /// (by subject when the file names say who is in them, as CK+'s do), with --val as the
+    /// fraction split off each training part; writes OUTPUT.folds.json, no model.
+    #[arg(
+        long,
+        value_name = "K",
+        conflicts_with = "resume",
+        help_heading = "Run"
+    )]
+    pub folds: Option<usize>,
 }
 
 /// `emolens evaluate`.
@@ -142,8 +152,12 @@ pub struct EvaluateArgs {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Train(args) => {
+            let folds = args.folds;
             let config = train_config(args, cli.ort_lib)?;
-            crate::train::run(&config).map(|_| ExitCode::SUCCESS)
+            match folds {
+                Some(k) => run_folds(&config, k),
+                None => crate::train::run(&config).map(|_| ExitCode::SUCCESS),
+            }
         }
         Command::Evaluate(args) => {
             let config = evaluate_config(args, cli.ort_lib)?;
@@ -158,6 +172,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             report::run(&args, cli.ort_lib.as_deref()).map(|()| ExitCode::SUCCESS)
         }
     }
+}
+
+/// Cross-validates and prints the per-fold table and the spread of each metric.
+fn run_folds(config: &TrainConfig, k: usize) -> Result<ExitCode> {
+    if !(2..=20).contains(&k) {
+        bail!("--folds {k} is out of range: use 2 to 20");
+    }
+    let report_path = config.output.with_extension("folds.json");
+    let report = crate::train::folds::run(config, k, &report_path)?;
+    println!(
+        "{}
+  written: {}",
+        report.to_table(),
+        report_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs annotate with Ctrl-C handling: the first press finishes the videos up to the current

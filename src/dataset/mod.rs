@@ -4,6 +4,7 @@
 pub mod fer_csv;
 pub mod ferplus;
 pub mod folder;
+pub mod subjects;
 
 use std::path::{Path, PathBuf};
 

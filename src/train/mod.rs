@@ -3,6 +3,7 @@
 //! the learning curves, and exports the best weights as an ONNX model with its metadata.
 
 pub mod checkpoint;
+pub mod folds;
 pub mod net;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use rand::SeedableRng;
 use crate::augment::{augment, AugmentConfig};
 use crate::dataset::ferplus::{self, LabelMode};
 use crate::dataset::{DataSource, Dataset};
+use crate::metrics::ConfusionMatrix;
 use crate::model_meta::{Head, HeadKind, ModelMeta, Preprocess, Provenance};
 use checkpoint::{Checkpoint, EpochRecord, RunSignature};
 use net::{EmotionNet, NetConfig};
@@ -102,15 +104,52 @@ const EXPORT_CHECK_IMAGES: usize = 32;
 /// # Errors
 /// Bad data, unwritable outputs, a checkpoint from another run, or a failed export.
 pub fn run(config: &TrainConfig) -> Result<PathBuf> {
-    if !net::supports_size(config.size) {
-        bail!(
-            "image size {} is not supported: use a multiple of 16 (48 is FER2013's)",
-            config.size
-        );
-    }
+    check_size(config.size)?;
     let (train, val) = load_splits(config)?;
-    let preprocess = preprocess_for(&train);
-    let class_weights = class_weights(&train, config.class_weights);
+    let fitted = fit(config, &train, &val)?;
+    export_best(config, &fitted, &train, &val)
+}
+
+/// The image size must suit the network's four poolings.
+fn check_size(size: usize) -> Result<()> {
+    if !net::supports_size(size) {
+        bail!("image size {size} is not supported: use a multiple of 16 (48 is FER2013's)");
+    }
+    Ok(())
+}
+
+/// What a training leaves behind for export or testing: its state (the best weights are in
+/// the checkpoint folder), normalisation and network shape.
+pub struct Fitted {
+    /// The run's record, best epoch included.
+    pub state: Checkpoint,
+    /// Normalisation from the training pixels.
+    pub preprocess: Preprocess,
+    /// The network's shape.
+    pub net_config: NetConfig,
+}
+
+impl Fitted {
+    /// The best epoch's network, for inference.
+    ///
+    /// # Errors
+    /// When the best weights cannot be read.
+    pub fn best_net(&self, checkpoint_dir: &Path) -> Result<EmotionNet> {
+        Ok(EmotionNet::new(&self.net_config, &Device::flex())
+            .try_load_file(Checkpoint::best_path(checkpoint_dir))
+            .with_context(|| format!("loading the best weights from {}", checkpoint_dir.display()))?
+            .valid())
+    }
+}
+
+/// Trains on `train`, keeping the best epoch on `val`, with checkpoints in the config's folder
+/// (resumed when asked).
+///
+/// # Errors
+/// Unwritable checkpoints or a checkpoint from another run.
+pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitted> {
+    let preprocess = preprocess_for(train);
+    let class_weights = class_weights(train, config.class_weights);
     eprintln!(
         "train: {} images, validation: {} images, classes {:?}",
         train.len(),
@@ -199,7 +238,7 @@ pub fn run(config: &TrainConfig) -> Result<PathBuf> {
             let lr = learning_rate(config, global_step, steps_per_epoch, total_steps);
             let n = batch.len();
             fill_batch(
-                &train,
+                train,
                 batch,
                 config,
                 &preprocess,
@@ -253,8 +292,8 @@ pub fn run(config: &TrainConfig) -> Result<PathBuf> {
         }
         progress.finish_and_clear();
         let train_seconds = started.elapsed().as_secs_f64();
-        let (val_loss, val_accuracy) =
-            evaluate_net(&model.valid(), &val, &preprocess, config.size)?;
+        let (val_loss, confusion) = evaluate_net(&model.valid(), val, &preprocess, config.size)?;
+        let val_accuracy = confusion.accuracy();
         let record = EpochRecord {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -296,7 +335,11 @@ pub fn run(config: &TrainConfig) -> Result<PathBuf> {
             );
         }
     }
-    export_best(config, &state, &train, &val, preprocess, &net_config)
+    Ok(Fitted {
+        state,
+        preprocess,
+        net_config,
+    })
 }
 
 fn load_splits(config: &TrainConfig) -> Result<(Dataset, Dataset)> {
@@ -468,15 +511,19 @@ fn argmax_rows(indices: Tensor<2, Int>) -> Result<Vec<usize>> {
         .collect())
 }
 
-/// Mean cross-entropy (hard labels) and accuracy of a network in validation mode.
-fn evaluate_net(
+/// Mean cross-entropy (hard labels) and the confusion matrix of a network in validation mode.
+///
+/// # Errors
+/// When the network's outputs cannot be read.
+pub fn evaluate_net(
     model: &EmotionNet,
     data: &Dataset,
     preprocess: &Preprocess,
     size: usize,
-) -> Result<(f64, f64)> {
+) -> Result<(f64, ConfusionMatrix)> {
     let device = Device::flex();
-    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    let mut loss_sum = 0.0f64;
+    let mut confusion = ConfusionMatrix::new(data.classes.len());
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(EVAL_BATCH) {
         let n = chunk.len();
@@ -496,17 +543,11 @@ fn evaluate_net(
         for (row, &i) in chunk.iter().enumerate() {
             loss_sum -= f64::from(log_probs[row * classes + data.labels[i]]);
         }
-        let predicted = argmax_rows(logits.argmax(1))?;
-        correct += chunk
-            .iter()
-            .zip(&predicted)
-            .filter(|(&i, &p)| data.labels[i] == p)
-            .count();
+        for (&i, predicted) in chunk.iter().zip(argmax_rows(logits.argmax(1))?) {
+            confusion.add(data.labels[i], predicted);
+        }
     }
-    Ok((
-        loss_sum / data.len() as f64,
-        correct as f64 / data.len() as f64,
-    ))
+    Ok((loss_sum / data.len().max(1) as f64, confusion))
 }
 
 fn epoch_progress(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
@@ -522,23 +563,13 @@ fn epoch_progress(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
 /// Loads the best weights, writes the curves, exports and checks the ONNX model.
 fn export_best(
     config: &TrainConfig,
-    state: &Checkpoint,
+    fitted: &Fitted,
     train: &Dataset,
     val: &Dataset,
-    preprocess: Preprocess,
-    net_config: &NetConfig,
 ) -> Result<PathBuf> {
+    let (state, preprocess) = (&fitted.state, fitted.preprocess.clone());
     state.write_curves(&config.checkpoint_dir)?;
-    let device = Device::flex();
-    let best = EmotionNet::new(net_config, &device)
-        .try_load_file(Checkpoint::best_path(&config.checkpoint_dir))
-        .with_context(|| {
-            format!(
-                "loading the best weights from {}",
-                config.checkpoint_dir.display()
-            )
-        })?
-        .valid();
+    let best = fitted.best_net(&config.checkpoint_dir)?;
     let meta = ModelMeta {
         preprocess: preprocess.clone(),
         heads: vec![Head {
