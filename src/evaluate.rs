@@ -1,6 +1,12 @@
 //! `emolens evaluate`: runs a model over a labelled dataset in ONNX Runtime, optionally averaging
-//! test-time-augmented views, and reports accuracy, per-class scores and the confusion matrix.
+//! test-time-augmented views, and reports accuracy, per-class scores and the confusion matrix,
+//! the same for each of the model's label views ([`views`]), and per group of images
+//! ([`groups`]).
 
+pub mod groups;
+pub mod views;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -12,6 +18,8 @@ use crate::classifier::Classifier;
 use crate::dataset::ferplus::{self, LabelMode};
 use crate::dataset::{ferplus::argmax, DataSource};
 use crate::metrics::{ConfusionMatrix, Report};
+use groups::{ColumnReport, GroupTable, JoinSummary};
+use views::ViewReport;
 
 /// Faces per ONNX Runtime call.
 const EVAL_BATCH: usize = 256;
@@ -31,6 +39,8 @@ pub struct EvaluateConfig {
     pub json: Option<PathBuf>,
     /// Where to draw the confusion matrix.
     pub confusion_png: Option<PathBuf>,
+    /// CSV assigning images to groups that are scored separately ([`groups`]).
+    pub groups: Option<PathBuf>,
     /// ONNX Runtime library override.
     pub ort_lib: Option<PathBuf>,
 }
@@ -51,6 +61,14 @@ pub struct EvaluationJson<'a> {
     /// The metrics.
     #[serde(flatten)]
     pub report: &'a Report,
+    /// The metrics of each view, by view name.
+    pub views: &'a BTreeMap<String, ViewReport>,
+    /// How the groups CSV met the dataset (with `--groups`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_rows: Option<&'a JoinSummary>,
+    /// Scores per group, by column (with `--groups`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<&'a BTreeMap<String, ColumnReport>>,
 }
 
 /// Evaluates and prints; returns the report.
@@ -58,6 +76,8 @@ pub struct EvaluationJson<'a> {
 /// # Errors
 /// A model or dataset that cannot be loaded, or an output that cannot be written.
 pub fn run(config: &EvaluateConfig) -> Result<Report> {
+    // Read first: a bad groups file fails before the model and the images are loaded.
+    let group_table = config.groups.as_deref().map(GroupTable::read).transpose()?;
     let env = crate::ort_runtime::environment(config.ort_lib.as_deref())?;
     if !config.model.is_file() {
         bail!(
@@ -68,6 +88,8 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
     let mut classifier = Classifier::load(&config.model, &env, 0)
         .with_context(|| format!("loading model {}", config.model.display()))?;
     let labels = classifier.emotion_head()?.labels.clone();
+    let view_maps = views::for_model(&classifier.meta().views, &labels)
+        .with_context(|| format!("reading the views of {}", config.model.display()))?;
     let p = classifier.meta().preprocess.clone();
     if p.size[0] != p.size[1] {
         bail!(
@@ -95,18 +117,34 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
         );
         data = relabelled;
     }
+    let join = match &group_table {
+        Some(table) => {
+            let cwd = std::env::current_dir().context("reading the current folder")?;
+            let join = table.join(&data.sources, &cwd)?;
+            if join.summary.images_without_row > 0 {
+                eprintln!(
+                    "note: {} of {} images have no row in {} and are in no group",
+                    join.summary.images_without_row,
+                    data.len(),
+                    table.file.display()
+                );
+            }
+            Some((table, join))
+        }
+        None => None,
+    };
 
     let area = p.size[0] * p.size[1];
-    let views = &TTA_VIEWS[..config.tta];
+    let tta_views = &TTA_VIEWS[..config.tta];
     let mut batch = classifier.input_batch(EVAL_BATCH);
     let mut view = vec![0.0f32; area];
     let mut gray = vec![0.0f32; classifier.input_len()];
-    let mut confusion = ConfusionMatrix::new(labels.len());
+    let mut predicted = Vec::with_capacity(data.len());
     let mut inference_seconds = 0.0;
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(EVAL_BATCH) {
         let mut summed = vec![0.0f32; chunk.len() * labels.len()];
-        for warp in views {
+        for warp in tta_views {
             for (slot, &i) in chunk.iter().enumerate() {
                 apply_warp(data.image(i), p.size[0], warp, &mut view);
                 // Gray faces feed every channel of a colour model alike.
@@ -127,30 +165,47 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
                 *s += p;
             }
         }
-        for (row, &i) in summed.chunks(labels.len()).zip(chunk) {
-            confusion.add(data.labels[i], argmax(row));
-        }
+        predicted.extend(summed.chunks(labels.len()).map(argmax));
     }
+    // (true label, predicted label) of each image.
+    let pairs: Vec<(usize, usize)> = data.labels.iter().copied().zip(predicted).collect();
+    let confusion = ConfusionMatrix::from_pairs(labels.len(), pairs.iter().copied());
     let report = confusion.report(&labels);
-    let ms_per_face = inference_seconds * 1000.0 / (data.len() * views.len()).max(1) as f64;
+    let view_reports: BTreeMap<String, ViewReport> = view_maps
+        .iter()
+        .map(|view| (view.name.clone(), view.score(pairs.iter().copied())))
+        .collect();
+    let group_reports = join
+        .as_ref()
+        .map(|(table, join)| table.score(join, &labels, &view_maps, &pairs));
+    let ms_per_face = inference_seconds * 1000.0 / (data.len() * tta_views.len()).max(1) as f64;
     println!(
         "{} on {} ({} images, TTA {} view{}):",
         config.model.display(),
         config.data,
         data.len(),
-        views.len(),
-        if views.len() == 1 { "" } else { "s" }
+        tta_views.len(),
+        if tta_views.len() == 1 { "" } else { "s" }
     );
     print!("{}", report.to_table());
+    for (name, view) in &view_reports {
+        print!("{}", view.to_text(name));
+    }
+    if let (Some((_, join)), Some(columns)) = (&join, &group_reports) {
+        print!("{}", groups::to_table(&join.summary, columns, &view_maps));
+    }
     println!("inference: {ms_per_face:.3} ms per face (batches of {EVAL_BATCH}, CPU)");
     if let Some(path) = &config.json {
         let json = EvaluationJson {
             model: config.model.display().to_string(),
             data: config.data.to_string(),
             images: data.len(),
-            tta: views.len(),
+            tta: tta_views.len(),
             ms_per_face,
             report: &report,
+            views: &view_reports,
+            group_rows: join.as_ref().map(|(_, join)| &join.summary),
+            groups: group_reports.as_ref(),
         };
         crate::export::write_atomically(path, &serde_json::to_vec_pretty(&json)?)?;
     }

@@ -72,27 +72,41 @@ pub fn export_onnx(
         AxisSpec::Static,
     ])];
     let fused = model.fuse();
-    let graph = OnnxExporter::new()
-        .export_dynamic(&fused, sample(1), sample(2), &spec, FusedNet::forward)
-        .map_err(|e| ExportError::Lower(e.to_string()))?
-        .into_bytes();
+    let exporter = OnnxExporter::new();
+    let graph = if fused.has_units() {
+        exporter.export_dynamic(
+            &fused,
+            sample(1),
+            sample(2),
+            &spec,
+            FusedNet::forward_with_units,
+        )
+    } else {
+        exporter.export_dynamic(&fused, sample(1), sample(2), &spec, FusedNet::forward)
+    }
+    .map_err(|e| ExportError::Lower(e.to_string()))?
+    .into_bytes();
 
-    let output_name = {
+    let output_names: Vec<String> = {
         let session = Session::builder(env)
             .and_then(|mut b| b.commit_from_memory(&graph))
             .map_err(ClassifierError::from)?;
-        match session.outputs() {
-            [only] => only.name().to_owned(),
-            outputs => {
-                return Err(ExportError::Lower(format!(
-                    "{} outputs, expected 1",
-                    outputs.len()
-                )))
-            }
-        }
+        session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_owned())
+            .collect()
     };
-    if let Some(head) = meta.heads.first_mut() {
-        head.output = output_name;
+    if output_names.len() != meta.heads.len() {
+        return Err(ExportError::Lower(format!(
+            "{} outputs for {} heads",
+            output_names.len(),
+            meta.heads.len()
+        )));
+    }
+    // The graph's outputs come in the order of the network's heads: emotion, then units.
+    for (head, name) in meta.heads.iter_mut().zip(output_names) {
+        head.output = name;
     }
     let pairs = meta
         .to_pairs()
@@ -102,17 +116,23 @@ pub fn export_onnx(
     let mut classifier = Classifier::from_bytes(&bytes, env)?;
     let expected = {
         let data = TensorData::new(check.iter().copied().collect::<Vec<f32>>(), shape.clone());
-        model
-            .forward(Tensor::<4>::from_data(data, &device))
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| ExportError::Lower(format!("{e:?}")))?
+        let (emotion, units) = model.forward_heads(Tensor::<4>::from_data(data, &device));
+        let mut heads = Vec::with_capacity(2);
+        for logits in std::iter::once(emotion).chain(units) {
+            heads.push(
+                logits
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| ExportError::Lower(format!("{e:?}")))?,
+            );
+        }
+        heads
     };
-    let actual = classifier.logits(check.view())?.swap_remove(0);
+    let actual = classifier.logits(check.view())?;
     let max_abs_diff = actual
         .iter()
         .zip(&expected)
-        .map(|(a, e)| (a - e).abs())
+        .flat_map(|(a, e)| a.iter().zip(e).map(|(a, e)| (a - e).abs()))
         .fold(0.0f32, f32::max);
     // NaN logits must fail too, hence no plain `>`.
     if max_abs_diff.is_nan() || max_abs_diff > MAX_LOGIT_DIFFERENCE {

@@ -2,6 +2,7 @@
 //! writes annotated video, data and reports. This crate holds the logic; `main.rs` is a thin CLI.
 
 pub mod annotate;
+pub mod au_metrics;
 pub mod augment;
 pub mod chart;
 pub mod classifier;
@@ -11,6 +12,7 @@ pub mod detect;
 pub mod draw;
 pub mod evaluate;
 pub mod export;
+pub mod inspect;
 pub mod live;
 pub mod metrics;
 pub mod model_meta;

@@ -144,7 +144,7 @@ fn ratio(a: usize, b: usize) -> f64 {
     }
 }
 
-fn scores(true_positives: usize, predicted: usize, support: usize) -> Scores {
+pub(crate) fn scores(true_positives: usize, predicted: usize, support: usize) -> Scores {
     let precision = ratio(true_positives, predicted);
     let recall = ratio(true_positives, support);
     let f1 = if precision + recall > 0.0 {
@@ -171,7 +171,9 @@ impl Report {
             .iter()
             .enumerate()
             .filter(|&(c, _)| {
-                self.confusion[c].iter().sum::<usize>() + self.confusion.iter().map(|row| row[c]).sum::<usize>() > 0
+                self.confusion[c].iter().sum::<usize>()
+                    + self.confusion.iter().map(|row| row[c]).sum::<usize>()
+                    > 0
             })
             .filter_map(|(_, label)| self.per_class.get(label).map(|s| s.f1))
             .collect();

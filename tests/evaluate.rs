@@ -1,6 +1,10 @@
 //! `emolens evaluate` with the shipped model on real FER2013 images.
 
+use std::ffi::OsStr;
+use std::path::Path;
+
 use assert_cmd::Command;
+use emolens::dataset::FER2013_LABELS;
 
 use crate::util::{assert_clean_failure, default_model, fer_subset};
 
@@ -84,5 +88,193 @@ fn bad_evaluate_arguments_are_explained() -> anyhow::Result<()> {
     std::fs::write(not_a_model.path(), b"garbage")?;
     let garbage = not_a_model.path().to_str().unwrap_or_default();
     assert_evaluate_fails(&dir, &["--model", garbage], &["loading model"])?;
+    Ok(())
+}
+
+/// `emolens evaluate` on `data` with `extra` arguments and `--json`; returns stdout and the JSON.
+fn evaluate_json(data: &Path, extra: &[&OsStr]) -> anyhow::Result<(String, serde_json::Value)> {
+    let out = tempfile::tempdir()?;
+    let json = out.path().join("eval.json");
+    let output = Command::cargo_bin("emolens")?
+        .arg("evaluate")
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .arg("--json")
+        .arg(&json)
+        .output()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    Ok((stdout, serde_json::from_slice(&std::fs::read(&json)?)?))
+}
+
+fn f64_of(value: &serde_json::Value) -> f64 {
+    value.as_f64().unwrap_or(f64::NAN)
+}
+
+#[test]
+fn default_model_reports_the_valence_view() -> anyhow::Result<()> {
+    default_model();
+    let data = fer_subset("PrivateTest", 50);
+    let (stdout, report) = evaluate_json(data.path(), &[])?;
+    assert!(stdout.contains("view valence (350 images)"), "{stdout}");
+
+    let valence = &report["views"]["valence"];
+    let groups: Vec<&str> = valence["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    assert_eq!(groups, ["negative", "neutral", "positive", "surprise"]);
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(valence["confusion"].clone())?;
+    let total: u64 = confusion.iter().flatten().sum();
+    let correct: u64 = (0..confusion.len()).map(|i| confusion[i][i]).sum();
+    assert_eq!(total, 350);
+    assert_eq!(valence["images"], 350);
+    assert_eq!(valence["dropped"], 0);
+    let accuracy = f64_of(&valence["accuracy"]);
+    assert!((0.0..=1.0).contains(&accuracy), "{accuracy}");
+    assert!((accuracy - correct as f64 / total as f64).abs() < 1e-12);
+    // Merging the four negative labels can only turn mistakes into hits.
+    assert!(accuracy >= f64_of(&report["accuracy"]));
+    // 200 negative images (angry, disgust, fear, sad), 50 of each other group.
+    assert_eq!(valence["per_group"]["negative"]["support"], 200);
+    assert_eq!(valence["per_group"]["positive"]["support"], 50);
+    // The printed matrix is the JSON one: the positive row reads the same.
+    let positive_row = confusion[2]
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let printed = stdout
+        .split("view valence")
+        .nth(1)
+        .and_then(|view| {
+            view.lines()
+                .rev()
+                .find(|l| l.trim_start().starts_with("positive"))
+        })
+        .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "));
+    assert_eq!(printed.as_deref(), Some(positive_row.as_str()), "{stdout}");
+    Ok(())
+}
+
+/// Group `a` for even image numbers, `b` for odd ones (FER2013 files are `Split_NUMBER.png`).
+fn parity_group(file: &Path) -> &'static str {
+    let digits: String = file
+        .file_stem()
+        .and_then(OsStr::to_str)
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    if digits.parse::<u64>().unwrap_or(0) % 2 == 0 {
+        "a"
+    } else {
+        "b"
+    }
+}
+
+#[test]
+fn groups_csv_scores_each_group_and_the_gap() -> anyhow::Result<()> {
+    default_model();
+    let data = fer_subset("PrivateTest", 40);
+    // Paths relative to the CSV's folder (the data folder); the first image of each class gets
+    // no row, and one row names an image that is not there.
+    let mut csv = String::from("path,parity,site\n");
+    let mut with_row = 0;
+    for class in FER2013_LABELS {
+        let mut files: Vec<_> = std::fs::read_dir(data.path().join(class))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        files.sort();
+        for file in files.iter().skip(1) {
+            let name = file.file_name().and_then(OsStr::to_str).unwrap_or_default();
+            csv.push_str(&format!("{class}/{name},{},lab\n", parity_group(file)));
+            with_row += 1;
+        }
+    }
+    csv.push_str("happy/not-there.png,a,lab\n");
+    let groups = data.path().join("groups.csv");
+    std::fs::write(&groups, csv)?;
+
+    let (stdout, report) = evaluate_json(data.path(), &["--groups".as_ref(), groups.as_ref()])?;
+    assert!(stdout.contains("largest accuracy gap"), "{stdout}");
+    assert_eq!(with_row, 280 - 7);
+    let rows = &report["group_rows"];
+    assert_eq!(rows["matched"], with_row);
+    assert_eq!(rows["images_without_row"], 7);
+    assert_eq!(rows["rows_without_image"], 1);
+
+    let parity = &report["groups"]["parity"];
+    let (a, b) = (&parity["values"]["a"], &parity["values"]["b"]);
+    let images = |g: &serde_json::Value| g["images"].as_u64().unwrap_or(0);
+    assert!(images(a) > 0 && images(b) > 0);
+    assert_eq!(images(a) + images(b), with_row);
+    for group in [a, b] {
+        for key in ["accuracy", "macro_f1"] {
+            assert!((0.0..=1.0).contains(&f64_of(&group[key])), "{key}: {group}");
+        }
+        assert!(
+            (0.0..=1.0).contains(&f64_of(&group["views"]["valence"])),
+            "{group}"
+        );
+    }
+    let gap = &parity["largest_gap"];
+    assert_eq!(gap["metric"], "accuracy");
+    let between = [&gap["between"][0], &gap["between"][1]];
+    let accuracy_of = |name: &serde_json::Value| {
+        f64_of(&parity["values"][name.as_str().unwrap_or("")]["accuracy"])
+    };
+    let expected = accuracy_of(between[0]) - accuracy_of(between[1]);
+    assert!((f64_of(&gap["gap"]) - expected).abs() < 1e-12, "{gap}");
+    assert!((expected - (f64_of(&a["accuracy"]) - f64_of(&b["accuracy"])).abs()).abs() < 1e-12);
+
+    // A constant column: one group holding every image with a row, no gap.
+    let site = &report["groups"]["site"];
+    assert_eq!(site["values"]["lab"]["images"], with_row);
+    assert!(site["largest_gap"].is_null());
+    Ok(())
+}
+
+#[test]
+fn bad_groups_csv_fails_cleanly() -> anyhow::Result<()> {
+    let data = fer_subset("PrivateTest", 1);
+    let dir = data.path().to_str().unwrap_or_default().to_owned();
+    let groups = data.path().join("groups.csv");
+    let file = groups.to_str().unwrap_or_default();
+    let cases: [(&str, &[&str]); 4] = [
+        ("", &["groups.csv", "empty file", "header"]),
+        (
+            "image,gender\nhappy/x.png,f\n",
+            &["groups.csv, line 1", "no `path` column"],
+        ),
+        (
+            "path,gender\nhappy/x.png,f\nhappy/y.png\n",
+            &[
+                "groups.csv, line 3",
+                "1 fields where the header has 2",
+                "fix or delete",
+            ],
+        ),
+        (
+            "path,gender\nnowhere/x.png,f\n",
+            &["groups.csv", "none of its 1 rows names an image"],
+        ),
+    ];
+    for (text, needles) in cases {
+        std::fs::write(&groups, text)?;
+        assert_evaluate_fails(&dir, &["--groups", file], needles)?;
+    }
+    assert_evaluate_fails(
+        &dir,
+        &["--groups", "/nonexistent/groups.csv"],
+        &["/nonexistent/groups.csv", "not found"],
+    )?;
     Ok(())
 }

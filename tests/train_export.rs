@@ -21,6 +21,7 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
         data: DataSource::Folder(train.path().to_owned()),
         validation: Validation::Source(DataSource::Folder(val.path().to_owned())),
         ferplus: None,
+        aus: None,
         output: out.path().join("tiny.onnx"),
         checkpoint_dir: out.path().join("tiny.ckpt"),
         resume: false,
@@ -80,6 +81,7 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
     let net_config = NetConfig {
         channels: 1,
         size: 48,
+        action_units: 0,
         classes: 7,
         dropout: 0.3,
     };
@@ -129,10 +131,24 @@ fn folds_cross_validate_ckplus_by_subject() -> anyhow::Result<()> {
     let run = assert_cmd::Command::cargo_bin("emolens")?
         .args(["train", "--data"])
         .arg(crate::util::shared_data().join("ckplus"))
-        .args(["--val", "0.1", "--epochs", "1", "--max-steps", "1", "--folds", "3", "-o"])
+        .args([
+            "--val",
+            "0.1",
+            "--epochs",
+            "1",
+            "--max-steps",
+            "1",
+            "--folds",
+            "3",
+            "-o",
+        ])
         .arg(&output)
         .output()?;
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert!(!output.exists(), "cross-validation writes no model");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("ck.folds.json"))?)?;
@@ -140,7 +156,10 @@ fn folds_cross_validate_ckplus_by_subject() -> anyhow::Result<()> {
     let folds = report["per_fold"].as_array().cloned().unwrap_or_default();
     assert_eq!(folds.len(), 3);
     let tested: u64 = folds.iter().filter_map(|f| f["test_images"].as_u64()).sum();
-    let subjects: u64 = folds.iter().filter_map(|f| f["test_subjects"].as_u64()).sum();
+    let subjects: u64 = folds
+        .iter()
+        .filter_map(|f| f["test_subjects"].as_u64())
+        .sum();
     assert_eq!(tested, 981, "every CK+ image is tested once");
     assert_eq!(subjects, 118, "every subject is in exactly one test fold");
     assert!(report["accuracy"]["mean"].as_f64().is_some());

@@ -3,6 +3,7 @@
 
 pub mod annotate;
 pub mod faces;
+pub mod inspect;
 pub mod live;
 pub mod report;
 
@@ -45,6 +46,8 @@ pub enum Command {
     Live(live::LiveArgs),
     /// Engagement report (CSV and HTML) from the face records of `annotate --json`.
     Report(report::ReportArgs),
+    /// Print a model's metadata, heads, views and provenance; draw its first-layer filters.
+    Inspect(inspect::InspectArgs),
 }
 
 /// Exit status when the input video was damaged or cut short and only its decodable part was
@@ -95,6 +98,10 @@ pub struct TrainArgs {
     /// FER+ votes (fer2013new.csv) to relabel both splits with, joined on the image file name.
     #[arg(long, value_name = "CSV", help_heading = "Data")]
     pub ferplus: Option<PathBuf>,
+    /// CK+ action-unit table (subject,sequence,AU1,...) joined onto the images by the subject
+    /// and sequence in their file names; trains an action-unit head beside the emotion head.
+    #[arg(long, value_name = "CSV", help_heading = "Data")]
+    pub aus: Option<PathBuf>,
     /// How FER+ votes become targets.
     #[arg(long, value_enum, default_value_t = LabelMode::Majority, requires = "ferplus", help_heading = "Data")]
     pub labels: LabelMode,
@@ -143,6 +150,10 @@ pub struct EvaluateArgs {
     /// Draw the confusion matrix as a PNG.
     #[arg(long, value_name = "FILE.png")]
     pub confusion: Option<PathBuf>,
+    /// Score groups of images separately: a CSV with a `path` column and one column per
+    /// grouping (e.g. path,age,gender); see README, Evaluate a model.
+    #[arg(long, value_name = "CSV")]
+    pub groups: Option<PathBuf>,
 }
 
 /// Runs the parsed command line and returns the exit status.
@@ -170,6 +181,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Live(args) => live::run(args, cli.ort_lib),
         Command::Report(args) => {
             report::run(&args, cli.ort_lib.as_deref()).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Inspect(args) => {
+            inspect::run(&args, cli.ort_lib.as_deref()).map(|()| ExitCode::SUCCESS)
         }
     }
 }
@@ -302,6 +316,7 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
         data: DataSource::parse(&args.data),
         validation,
         ferplus: args.ferplus.map(|p| (p, args.labels)),
+        aus: args.aus,
         output: args.output,
         checkpoint_dir,
         resume: args.resume,
@@ -350,6 +365,7 @@ pub fn evaluate_config(args: EvaluateArgs, ort_lib: Option<PathBuf>) -> Result<E
         tta: args.tta,
         json: args.json,
         confusion_png: args.confusion,
+        groups: args.groups,
         ort_lib,
     })
 }

@@ -1,6 +1,7 @@
 //! Labelled face images in memory, loaded from the user formats of DESIGN.md section 6:
 //! image folders, the Kaggle `fer2013.csv` file, and FER+ votes joined on the image name.
 
+pub mod ckplus;
 pub mod fer_csv;
 pub mod ferplus;
 pub mod folder;
@@ -61,6 +62,16 @@ pub enum DatasetError {
         /// What kind of file was expected.
         expected: &'static str,
     },
+    /// Images that a joined table has no row for.
+    #[error("{path}: no row for {missing} images (e.g. {example}); give the table that covers these images")]
+    Unjoined {
+        /// The table.
+        path: PathBuf,
+        /// Images without a row.
+        missing: usize,
+        /// One of them.
+        example: String,
+    },
     /// An I/O or CSV-level failure.
     #[error("{path}: {source}")]
     Io {
@@ -100,6 +111,25 @@ pub struct Dataset {
     pub sources: Vec<String>,
     /// How many images had another size and were resized on load.
     pub resized: usize,
+    /// Which action units each image shows, when the data says.
+    pub aus: Option<ActionUnits>,
+}
+
+/// Which action units (FACS) are present in each image of a [`Dataset`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionUnits {
+    /// Unit names, e.g. `AU1`.
+    pub names: Vec<String>,
+    /// 1 (present) or 0 per image and unit: `[images, names.len()]`.
+    pub present: Vec<u8>,
+}
+
+impl ActionUnits {
+    /// The units of image `index`.
+    pub fn of(&self, index: usize) -> &[u8] {
+        let n = self.names.len();
+        &self.present[index * n..(index + 1) * n]
+    }
 }
 
 impl Dataset {
@@ -169,6 +199,13 @@ impl Dataset {
                 .iter()
                 .flat_map(|&i| soft[i * classes..(i + 1) * classes].iter().copied())
                 .collect()
+        });
+        out.aus = self.aus.as_ref().map(|aus| ActionUnits {
+            names: aus.names.clone(),
+            present: indices
+                .iter()
+                .flat_map(|&i| aus.of(i).iter().copied())
+                .collect(),
         });
         out
     }

@@ -9,13 +9,17 @@ use rand::SeedableRng;
 /// The subject of a CK+ image from its file name `S<subject>_<sequence>_<frame>.png`
 /// (e.g. `S005` for `.../anger/S005_001_00000011.png`); `None` for other names.
 pub fn ckplus_subject(source: &str) -> Option<&str> {
+    ckplus_sequence(source).map(|(subject, _)| subject)
+}
+
+/// Subject and sequence of a CK+ image from its file name: `("S005", "001")` for
+/// `S005_001_00000011.png`; `None` for other names.
+pub fn ckplus_sequence(source: &str) -> Option<(&str, &str)> {
     let name = source.rsplit(['/', '\\']).next()?;
-    let subject = name.split('_').next()?;
-    let digits = subject.strip_prefix('S')?;
-    let well_formed = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && name.split('_').count() >= 3;
-    well_formed.then_some(subject)
+    let mut parts = name.split('_');
+    let (subject, sequence, _frame) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(subject.strip_prefix('S')?) && digits(sequence)).then_some((subject, sequence))
 }
 
 /// Deals images to `k` folds so that no subject is in two folds. Images whose subject is

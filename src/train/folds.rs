@@ -9,7 +9,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::{check_size, evaluate_net, fit, TrainConfig, Validation};
+use super::{check_size, evaluate_net, fit, TrainConfig, Validation, UNIT_THRESHOLD};
+use crate::au_metrics::AuReport;
 use crate::dataset::subjects::{ckplus_subject, subject_folds};
 use crate::metrics::Report;
 
@@ -28,6 +29,8 @@ pub struct FoldResult {
     pub best_epoch: usize,
     /// Every metric on the test fold.
     pub test: Report,
+    /// Action-unit scores on the test fold, when the data has units.
+    pub test_units: Option<AuReport>,
 }
 
 /// Mean and standard deviation of one metric over the folds.
@@ -56,6 +59,10 @@ pub struct FoldsReport {
     pub per_class_f1: Vec<(String, Spread)>,
     /// Accuracy of the pooled test predictions of all folds.
     pub pooled_accuracy: f64,
+    /// Action-unit micro F1 over folds, when the data has units.
+    pub unit_micro_f1: Option<Spread>,
+    /// Action-unit macro F1 over folds, when the data has units.
+    pub unit_macro_f1: Option<Spread>,
     /// One entry per fold.
     pub per_fold: Vec<FoldResult>,
 }
@@ -72,10 +79,14 @@ pub fn run(config: &TrainConfig, k: usize, report_path: &Path) -> Result<FoldsRe
     if config.ferplus.is_some() {
         bail!("--folds does not take --ferplus; cross-validate on folder or CSV labels");
     }
-    let data = config
+    let mut data = config
         .data
         .load(None, config.size)
         .with_context(|| format!("loading training data {}", config.data))?;
+    if let Some(table) = &config.aus {
+        crate::dataset::ckplus::attach_aus(&mut data, table)
+            .context("joining action units onto the data")?;
+    }
     let subjects: Vec<Option<&str>> = data.sources.iter().map(|s| ckplus_subject(s)).collect();
     let by_subject = subjects.iter().all(Option::is_some);
     if data.len() < k * 2 {
@@ -113,9 +124,18 @@ pub fn run(config: &TrainConfig, k: usize, report_path: &Path) -> Result<FoldsRe
         );
         let fitted = fit(&fold_config, &train, &val)?;
         let best = fitted.best_net(&fold_config.checkpoint_dir)?;
-        let (_, confusion) = evaluate_net(&best, &test, &fitted.preprocess, config.size)?;
-        pooled.absorb(&confusion);
-        let report = confusion.report(&data.classes);
+        let evaluation = evaluate_net(&best, &test, &fitted.preprocess, config.size)?;
+        pooled.absorb(&evaluation.confusion);
+        let report = evaluation.confusion.report(&data.classes);
+        let test_units = evaluation.units.map(|u| u.report(UNIT_THRESHOLD));
+        if let Some(units) = &test_units {
+            eprintln!(
+                "fold {}/{k}: action units micro F1 {:.4}, macro F1 {:.4}",
+                fold + 1,
+                units.micro.f1,
+                units.macro_avg.f1
+            );
+        }
         eprintln!(
             "fold {}/{k}: test accuracy {:.4}, macro F1 {:.4} (best epoch {})",
             fold + 1,
@@ -132,6 +152,7 @@ pub fn run(config: &TrainConfig, k: usize, report_path: &Path) -> Result<FoldsRe
             test_subjects: test_subjects.len(),
             best_epoch: fitted.state.best_epoch,
             test: report,
+            test_units,
         });
     }
     let spread_of =
@@ -151,6 +172,8 @@ pub fn run(config: &TrainConfig, k: usize, report_path: &Path) -> Result<FoldsRe
             })
             .collect(),
         pooled_accuracy: pooled.accuracy(),
+        unit_micro_f1: unit_spread(&per_fold, |u| u.micro.f1),
+        unit_macro_f1: unit_spread(&per_fold, |u| u.macro_avg.f1),
         per_fold,
     };
     let json = serde_json::to_string_pretty(&report)?;
@@ -189,8 +212,23 @@ impl FoldsReport {
         for (class, f1) in &self.per_class_f1 {
             text.push_str(&format!(" {class} {:.3}±{:.3}", f1.mean, f1.std));
         }
+        if let (Some(micro), Some(macro_f1)) = (self.unit_micro_f1, self.unit_macro_f1) {
+            text.push_str(&format!(
+                "\naction units: micro F1 {:.4} ± {:.4}, macro F1 {:.4} ± {:.4} (threshold {UNIT_THRESHOLD})",
+                micro.mean, micro.std, macro_f1.mean, macro_f1.std
+            ));
+        }
         text
     }
+}
+
+/// The spread of an action-unit score over folds, when every fold has units.
+fn unit_spread(folds: &[FoldResult], score: fn(&AuReport) -> f64) -> Option<Spread> {
+    let values: Option<Vec<f64>> = folds
+        .iter()
+        .map(|f| f.test_units.as_ref().map(score))
+        .collect();
+    values.map(|v| spread(&v))
 }
 
 /// Mean and sample standard deviation.

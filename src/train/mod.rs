@@ -12,16 +12,17 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::{log_sigmoid, log_softmax, sigmoid};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array4;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use crate::au_metrics::AuCounts;
 use crate::augment::{augment, AugmentConfig};
 use crate::dataset::ferplus::{self, LabelMode};
-use crate::dataset::{DataSource, Dataset};
+use crate::dataset::{ActionUnits, DataSource, Dataset};
 use crate::metrics::ConfusionMatrix;
 use crate::model_meta::{Head, HeadKind, ModelMeta, Preprocess, Provenance};
 use checkpoint::{Checkpoint, EpochRecord, RunSignature};
@@ -56,6 +57,8 @@ pub struct TrainConfig {
     pub validation: Validation,
     /// FER+ votes to relabel both splits with, and how.
     pub ferplus: Option<(PathBuf, LabelMode)>,
+    /// CK+ action-unit table to join onto the images (trains the action-unit head too).
+    pub aus: Option<PathBuf>,
     /// Where the ONNX model goes.
     pub output: PathBuf,
     /// Folder of per-epoch checkpoints, curves and state.
@@ -94,6 +97,10 @@ pub struct TrainConfig {
 const WARMUP_EPOCHS: f64 = 1.0;
 /// The cosine decay ends at this fraction of the peak learning rate.
 const FINAL_LR_FRACTION: f64 = 0.02;
+/// Probability at or above which an action unit counts as present.
+pub const UNIT_THRESHOLD: f32 = 0.5;
+/// Largest weight of a unit's positive examples in the loss.
+const MAX_UNIT_WEIGHT: f32 = 10.0;
 /// Images per forward pass when validating (no gradients, so larger than training batches).
 const EVAL_BATCH: usize = 256;
 /// Validation images used to check that ONNX Runtime reproduces the network.
@@ -150,6 +157,7 @@ impl Fitted {
 pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitted> {
     let preprocess = preprocess_for(train);
     let class_weights = class_weights(train, config.class_weights);
+    let unit_weights = train.aus.as_ref().map(unit_positive_weights);
     eprintln!(
         "train: {} images, validation: {} images, classes {:?}",
         train.len(),
@@ -181,6 +189,7 @@ pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitte
         channels: 1,
         size: config.size,
         classes: train.classes.len(),
+        action_units: train.aus.as_ref().map_or(0, |aus| aus.names.len()),
         dropout: config.dropout,
     };
     let mut model = EmotionNet::new(&net_config, &device);
@@ -263,14 +272,17 @@ pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitte
                 &device,
             );
             let w = Tensor::<1>::from_data(TensorData::new(weights.clone(), [n]), &device);
-            let logits = model.forward(x);
+            let (logits, unit_logits) = model.forward_heads(x);
             let per_image = (log_softmax(logits.clone(), 1) * t)
                 .sum_dim(1)
                 .reshape([n])
                 .neg();
-            let loss = (per_image * w)
+            let mut loss = (per_image * w)
                 .sum()
                 .div_scalar(weights.iter().sum::<f32>());
+            if let (Some(z), Some(aus), Some(pos)) = (unit_logits, &train.aus, &unit_weights) {
+                loss = loss + unit_loss(z, aus, batch, pos, &device);
+            }
             let loss_value = f64::from(loss.clone().into_scalar::<f32>());
             let predicted = argmax_rows(logits.argmax(1))?;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -292,8 +304,14 @@ pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitte
         }
         progress.finish_and_clear();
         let train_seconds = started.elapsed().as_secs_f64();
-        let (val_loss, confusion) = evaluate_net(&model.valid(), val, &preprocess, config.size)?;
-        let val_accuracy = confusion.accuracy();
+        let evaluation = evaluate_net(&model.valid(), val, &preprocess, config.size)?;
+        let (val_loss, val_accuracy) = (evaluation.loss, evaluation.confusion.accuracy());
+        if let Some(units) = &evaluation.units {
+            eprintln!(
+                "epoch {epoch}: validation action-unit micro F1 {:.4}",
+                units.report(UNIT_THRESHOLD).micro.f1
+            );
+        }
         let record = EpochRecord {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -357,6 +375,12 @@ fn load_splits(config: &TrainConfig) -> Result<(Dataset, Dataset)> {
             val
         }
     };
+    if let Some(table) = &config.aus {
+        for (name, split) in [("training", &mut train), ("validation", &mut val)] {
+            crate::dataset::ckplus::attach_aus(split, table)
+                .with_context(|| format!("joining action units onto the {name} data"))?;
+        }
+    }
     if let Some((votes, mode)) = &config.ferplus {
         for (name, split) in [("training", &mut train), ("validation", &mut val)] {
             let (relabelled, report) = ferplus::relabel(split, votes, *mode)
@@ -511,7 +535,17 @@ fn argmax_rows(indices: Tensor<2, Int>) -> Result<Vec<usize>> {
         .collect())
 }
 
-/// Mean cross-entropy (hard labels) and the confusion matrix of a network in validation mode.
+/// What a network does on a labelled dataset.
+pub struct Evaluation {
+    /// Mean cross-entropy of the hard labels.
+    pub loss: f64,
+    /// Emotion predictions against labels.
+    pub confusion: ConfusionMatrix,
+    /// Action-unit decisions at [`UNIT_THRESHOLD`], when the network and the data have units.
+    pub units: Option<AuCounts>,
+}
+
+/// Runs a network in validation mode over `data`.
 ///
 /// # Errors
 /// When the network's outputs cannot be read.
@@ -520,10 +554,11 @@ pub fn evaluate_net(
     data: &Dataset,
     preprocess: &Preprocess,
     size: usize,
-) -> Result<(f64, ConfusionMatrix)> {
+) -> Result<Evaluation> {
     let device = Device::flex();
     let mut loss_sum = 0.0f64;
     let mut confusion = ConfusionMatrix::new(data.classes.len());
+    let mut units = data.aus.as_ref().map(|aus| AuCounts::new(&aus.names));
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(EVAL_BATCH) {
         let n = chunk.len();
@@ -534,7 +569,7 @@ pub fn evaluate_net(
             ),
             &device,
         );
-        let logits = model.forward(x);
+        let (logits, unit_logits) = model.forward_heads(x);
         let log_probs = log_softmax(logits.clone(), 1)
             .into_data()
             .try_to_vec::<f32>()
@@ -546,8 +581,60 @@ pub fn evaluate_net(
         for (&i, predicted) in chunk.iter().zip(argmax_rows(logits.argmax(1))?) {
             confusion.add(data.labels[i], predicted);
         }
+        if let (Some(counts), Some(aus), Some(z)) = (units.as_mut(), &data.aus, unit_logits) {
+            let probs = sigmoid(z)
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading unit logits: {e:?}"))?;
+            let width = aus.names.len();
+            for (&i, row) in chunk.iter().zip(probs.chunks(width)) {
+                counts.add(aus.of(i), row, UNIT_THRESHOLD);
+            }
+        }
     }
-    Ok((loss_sum / data.len().max(1) as f64, confusion))
+    Ok(Evaluation {
+        loss: loss_sum / data.len().max(1) as f64,
+        confusion,
+        units: units.filter(|_| model.has_units()),
+    })
+}
+
+/// Weight of each unit's positive examples in its loss, `negatives / positives` capped at
+/// [`MAX_UNIT_WEIGHT`], so that rare units are not learnt as "never".
+fn unit_positive_weights(aus: &ActionUnits) -> Vec<f32> {
+    let units = aus.names.len();
+    let images = aus.present.len() / units.max(1);
+    (0..units)
+        .map(|u| {
+            let positives = (0..images).filter(|&i| aus.of(i)[u] == 1).count();
+            let negatives = images - positives;
+            (negatives as f32 / positives.max(1) as f32).clamp(1.0, MAX_UNIT_WEIGHT)
+        })
+        .collect()
+}
+
+/// Binary cross-entropy of the unit logits `z` (`[n, units]`) against the batch's units, with
+/// positives weighted per unit; the mean over images and units.
+fn unit_loss(
+    z: Tensor<2>,
+    aus: &ActionUnits,
+    batch: &[usize],
+    positive_weights: &[f32],
+    device: &Device,
+) -> Tensor<1> {
+    let (n, units) = (batch.len(), aus.names.len());
+    let truth: Vec<f32> = batch
+        .iter()
+        .flat_map(|&i| aus.of(i).iter().map(|&v| f32::from(v)))
+        .collect();
+    let weights: Vec<f32> = (0..n)
+        .flat_map(|_| positive_weights.iter().copied())
+        .collect();
+    let y = Tensor::<2>::from_data(TensorData::new(truth, [n, units]), device);
+    let w = Tensor::<2>::from_data(TensorData::new(weights, [n, units]), device);
+    let present = y.clone() * w * log_sigmoid(z.clone());
+    let absent = (y.ones_like() - y) * log_sigmoid(z.neg());
+    (present + absent).mean().neg()
 }
 
 fn epoch_progress(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
@@ -572,12 +659,19 @@ fn export_best(
     let best = fitted.best_net(&config.checkpoint_dir)?;
     let meta = ModelMeta {
         preprocess: preprocess.clone(),
-        heads: vec![Head {
+        heads: std::iter::once(Head {
             output: String::new(),
             kind: HeadKind::Softmax,
             labels: train.classes.clone(),
             threshold: None,
-        }],
+        })
+        .chain(train.aus.as_ref().map(|aus| Head {
+            output: String::new(),
+            kind: HeadKind::Sigmoid,
+            labels: aus.names.clone(),
+            threshold: Some(UNIT_THRESHOLD),
+        }))
+        .collect(),
         views: Default::default(),
         provenance: Some(Provenance {
             dataset: config.data.to_string(),

@@ -1,6 +1,7 @@
 //! The emotion CNN trained by `emolens train`: four VGG-style blocks (two 3x3 convolutions with
 //! BatchNorm and ReLU, then 2x2 max pooling) of 32/64/128/256 channels, then a dropout-regularised
-//! two-layer classifier. 48x48 input gives a 3x3x256 feature map.
+//! two-layer classifier. 48x48 input gives a 3x3x256 feature map. With action units, a second
+//! output layer on the same hidden layer gives one logit per unit (multi-task learning).
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -30,6 +31,8 @@ pub struct NetConfig {
     pub size: usize,
     /// Number of classes.
     pub classes: usize,
+    /// Number of action units of the second head (0: none).
+    pub action_units: usize,
     /// Dropout probability before each fully connected layer.
     pub dropout: f64,
 }
@@ -75,6 +78,7 @@ pub struct EmotionNet {
     dropout: Dropout,
     hidden: Linear,
     output: Linear,
+    action_units: Option<Linear>,
 }
 
 impl EmotionNet {
@@ -92,11 +96,34 @@ impl EmotionNet {
             dropout: DropoutConfig::new(config.dropout).init(),
             hidden: LinearConfig::new(input * side * side, HIDDEN_UNITS).init(device),
             output: LinearConfig::new(HIDDEN_UNITS, config.classes).init(device),
+            action_units: (config.action_units > 0)
+                .then(|| LinearConfig::new(HIDDEN_UNITS, config.action_units).init(device)),
         }
     }
 
     /// Logits `[batch, classes]` of images `[batch, channels, size, size]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.output.forward(self.hidden_layer(images))
+    }
+
+    /// Emotion logits `[batch, classes]` and, with an action-unit head, unit logits
+    /// `[batch, units]`.
+    pub fn forward_heads(&self, images: Tensor<4>) -> (Tensor<2>, Option<Tensor<2>>) {
+        let hidden = self.hidden_layer(images);
+        let units = self
+            .action_units
+            .as_ref()
+            .map(|head| head.forward(hidden.clone()));
+        (self.output.forward(hidden), units)
+    }
+
+    /// Whether the network has an action-unit head.
+    pub fn has_units(&self) -> bool {
+        self.action_units.is_some()
+    }
+
+    /// The hidden layer after ReLU and dropout, shared by the heads.
+    fn hidden_layer(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;
         for block in &self.blocks {
             x = block.forward(x);
@@ -104,7 +131,7 @@ impl EmotionNet {
         let [batch, channels, height, width] = x.dims();
         let x = x.reshape([batch, channels * height * width]);
         let x = relu(self.hidden.forward(self.dropout.forward(x)));
-        self.output.forward(self.dropout.forward(x))
+        self.dropout.forward(x)
     }
 }
 
@@ -117,6 +144,7 @@ pub struct FusedNet {
     blocks: Vec<FusedBlock>,
     hidden: Linear,
     output: Linear,
+    action_units: Option<Linear>,
 }
 
 /// A [`ConvBlock`] with its BatchNorms folded in.
@@ -173,6 +201,7 @@ impl EmotionNet {
                 .collect(),
             hidden: self.hidden.clone(),
             output: self.output.clone(),
+            action_units: self.action_units.clone(),
         }
     }
 }
@@ -180,13 +209,33 @@ impl EmotionNet {
 impl FusedNet {
     /// Logits `[batch, classes]` of images `[batch, channels, size, size]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.output.forward(self.hidden_layer(images))
+    }
+
+    /// Emotion logits and action-unit logits (`[batch, 0]` without a unit head), as two
+    /// graph outputs.
+    pub fn forward_with_units(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let hidden = self.hidden_layer(images);
+        let units = match &self.action_units {
+            Some(head) => head.forward(hidden.clone()),
+            None => Tensor::<2>::zeros([hidden.dims()[0], 0], &hidden.device()),
+        };
+        (self.output.forward(hidden), units)
+    }
+
+    /// Whether the network has an action-unit head.
+    pub fn has_units(&self) -> bool {
+        self.action_units.is_some()
+    }
+
+    fn hidden_layer(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;
         for block in &self.blocks {
             x = block.forward(x);
         }
         let [batch, channels, height, width] = x.dims();
         let x = x.reshape([batch, channels * height * width]);
-        self.output.forward(relu(self.hidden.forward(x)))
+        relu(self.hidden.forward(x))
     }
 }
 
