@@ -91,6 +91,28 @@ impl AuCounts {
     }
 }
 
+impl AuReport {
+    /// Per-unit precision, recall, F1 and support, then the averages, as text.
+    pub fn to_table(&self) -> String {
+        let mut text = format!(
+            "action units (present at probability >= {}):\nunit   precision  recall  f1      support\n",
+            self.threshold
+        );
+        let mut line = |name: &str, s: &Scores| {
+            text.push_str(&format!(
+                "{name:<6} {:>9.3} {:>7.3} {:>7.3} {:>8}\n",
+                s.precision, s.recall, s.f1, s.support
+            ));
+        };
+        for (name, scores) in &self.per_unit {
+            line(name, scores);
+        }
+        line("micro", &self.micro);
+        line("macro", &self.macro_avg);
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -306,6 +306,35 @@ impl Classifier {
     pub fn emotion_head(&self) -> Result<&Head, MetaError> {
         self.meta.emotion_head()
     }
+
+    /// The action-unit (sigmoid) head, when the model has one.
+    pub fn unit_head(&self) -> Option<&Head> {
+        self.meta.heads.iter().find(|h| h.kind == HeadKind::Sigmoid)
+    }
+
+    /// Emotion probabilities followed, for a model with an action-unit head, by the unit
+    /// probabilities: `[batch, emotions + units]` for a normalised batch.
+    ///
+    /// # Errors
+    /// As [`Classifier::logits`].
+    pub fn probabilities(
+        &mut self,
+        input: ArrayView4<'_, f32>,
+    ) -> Result<Array2<f32>, ClassifierError> {
+        let emotions = self.emotion_probs(input.view())?;
+        let Some(units_at) = self
+            .meta
+            .heads
+            .iter()
+            .position(|h| h.kind == HeadKind::Sigmoid)
+        else {
+            return Ok(emotions);
+        };
+        let mut units = self.logits(input)?.swap_remove(units_at);
+        units.mapv_inplace(|z| 1.0 / (1.0 + (-z).exp()));
+        ndarray::concatenate(Axis(1), &[emotions.view(), units.view()])
+            .map_err(|e| ClassifierError::Shape(e.to_string()))
+    }
 }
 
 /// Replaces logits by their softmax probabilities.

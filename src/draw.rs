@@ -1,20 +1,28 @@
-//! Overlays on video frames: a box in the colour of each face's emotion and a `#id label 87%`
-//! tag above it, on BGR images or directly on YUV 4:2:0 frames.
+//! Overlays on video frames: a box in the colour of each face's emotion, a `#id label 87%` tag
+//! above it and, when asked, the action units present below it; on BGR images or directly on
+//! YUV 4:2:0 frames.
 
 use opencv::core::{Mat, Point, Rect, Scalar, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
 
+use crate::captions::Captions;
 use crate::track::TrackedFace;
 use crate::video::PlaneMats;
 
-/// BGR colours of the FER2013 emotions; other labels take [`PALETTE`] by label index.
-const EMOTION_COLOURS: [(&str, [f64; 3]); 7] = [
+/// BGR colours of the FER2013 emotions, the CK+ names of the same emotions and the valence
+/// groups; other labels take [`PALETTE`] by label index.
+const EMOTION_COLOURS: [(&str, [f64; 3]); 12] = [
     ("angry", [40.0, 40.0, 230.0]),
+    ("anger", [40.0, 40.0, 230.0]),
+    ("negative", [40.0, 40.0, 230.0]),
     ("disgust", [40.0, 140.0, 40.0]),
+    ("contempt", [30.0, 100.0, 130.0]),
     ("fear", [160.0, 60.0, 160.0]),
     ("happy", [40.0, 210.0, 250.0]),
+    ("positive", [40.0, 210.0, 250.0]),
     ("sad", [200.0, 120.0, 30.0]),
+    ("sadness", [200.0, 120.0, 30.0]),
     ("surprise", [0.0, 140.0, 255.0]),
     ("neutral", [190.0, 190.0, 190.0]),
 ];
@@ -45,16 +53,6 @@ pub fn label_colour(label: &str, index: usize) -> Scalar {
     Scalar::new(bgr[0], bgr[1], bgr[2], 0.0)
 }
 
-/// The displayed label of a face: the most probable class and its probability.
-pub fn top_label<'a>(face: &TrackedFace, labels: &'a [String]) -> (usize, &'a str, f32) {
-    let index = crate::dataset::ferplus::argmax(&face.probs);
-    (
-        index,
-        labels.get(index).map_or("?", String::as_str),
-        face.probs.get(index).copied().unwrap_or(0.0),
-    )
-}
-
 /// Sizes of the overlays, set by the frame height so that they read alike at 360p and 1080p.
 #[derive(Debug, Clone, Copy)]
 struct Style {
@@ -77,44 +75,64 @@ impl Style {
     }
 }
 
+/// A filled tag with a line of text.
+struct TextTag {
+    rect: Rect,
+    text: String,
+    origin: Point,
+}
+
 /// What is drawn for one face, in frame coordinates.
 struct Overlay {
     bbox: Rect,
     colour: Scalar,
-    text: String,
-    /// The filled tag behind the text.
-    tag: Rect,
-    text_origin: Point,
+    /// The label tag above the box (below it at the top edge), then the units tag below it.
+    tags: Vec<TextTag>,
     ink: Scalar,
 }
 
 impl Overlay {
-    fn new(face: &TrackedFace, labels: &[String], style: Style) -> opencv::Result<Self> {
-        let (index, label, confidence) = top_label(face, labels);
-        let colour = label_colour(label, index);
-        let text = format!("#{} {label} {:.0}%", face.id, confidence * 100.0);
-        let mut baseline = 0;
-        let size =
-            imgproc::get_text_size(&text, FONT, style.scale, style.thickness, &mut baseline)?;
+    fn new(face: &TrackedFace, captions: &Captions, style: Style) -> opencv::Result<Self> {
+        let caption = captions.of(face);
+        let colour = label_colour(&caption.label, caption.index);
         let pad = style.thickness + 2;
-        let tag_height = size.height + 2 * pad;
-        let top = if face.bbox.y - tag_height >= 0 {
-            face.bbox.y - tag_height
-        } else {
-            face.bbox.y + face.bbox.height
+        let tag = |text: String, x: i32, y: i32| -> opencv::Result<TextTag> {
+            let mut baseline = 0;
+            let size =
+                imgproc::get_text_size(&text, FONT, style.scale, style.thickness, &mut baseline)?;
+            Ok(TextTag {
+                rect: Rect::new(x, y, size.width + 2 * pad, size.height + 2 * pad),
+                origin: Point::new(x + pad, y + pad + size.height),
+                text,
+            })
         };
-        let tag = Rect::new(face.bbox.x, top, size.width + 2 * pad, tag_height);
+        let b = face.bbox;
+        let label = format!(
+            "#{} {} {:.0}%",
+            face.id,
+            caption.label,
+            caption.confidence * 100.0
+        );
+        let mut label_tag = tag(label, b.x, 0)?;
+        let above = b.y - label_tag.rect.height;
+        label_tag = tag(
+            label_tag.text,
+            b.x,
+            if above >= 0 { above } else { b.y + b.height },
+        )?;
+        let mut tags = vec![label_tag];
+        if let Some(units) = caption.units {
+            tags.push(tag(units, b.x, b.y + b.height)?);
+        }
         let ink = if colour[0] + colour[1] + colour[2] > 450.0 {
             0.0
         } else {
             255.0
         };
         Ok(Self {
-            bbox: face.bbox,
+            bbox: b,
             colour,
-            text_origin: Point::new(tag.x + pad, tag.y + pad + size.height),
-            text,
-            tag,
+            tags,
             ink: Scalar::new(ink, ink, ink, 0.0),
         })
     }
@@ -131,36 +149,41 @@ impl Overlay {
             imgproc::LINE_8,
             0,
         )?;
-        imgproc::rectangle(
-            image,
-            shift(self.tag),
-            self.colour,
-            imgproc::FILLED,
-            imgproc::LINE_8,
-            0,
-        )?;
+        for tag in &self.tags {
+            imgproc::rectangle(
+                image,
+                shift(tag.rect),
+                self.colour,
+                imgproc::FILLED,
+                imgproc::LINE_8,
+                0,
+            )?;
+        }
         if !text {
             return Ok(());
         }
-        imgproc::put_text(
-            image,
-            &self.text,
-            self.text_origin - origin,
-            FONT,
-            style.scale,
-            self.ink,
-            style.thickness,
-            imgproc::LINE_AA,
-            false,
-        )
+        for tag in &self.tags {
+            imgproc::put_text(
+                image,
+                &tag.text,
+                tag.origin - origin,
+                FONT,
+                style.scale,
+                self.ink,
+                style.thickness,
+                imgproc::LINE_AA,
+                false,
+            )?;
+        }
+        Ok(())
     }
 
-    /// The frame areas the overlay covers: the four sides of the box, then the tag (last, so
-    /// that its text is drawn over everything else).
-    fn areas(&self, style: Style) -> [Rect; 5] {
+    /// The frame areas the overlay covers, each with whether it holds text: the four sides of
+    /// the box, then the tags (last, so that their text is drawn over everything else).
+    fn areas(&self, style: Style) -> Vec<(Rect, bool)> {
         let b = self.bbox;
         let reach = style.box_line(); // covers the line's width on both sides, and more
-        [
+        let sides = [
             Rect::new(b.x - reach, b.y - reach, b.width + 2 * reach, 2 * reach),
             Rect::new(
                 b.x - reach,
@@ -175,19 +198,27 @@ impl Overlay {
                 2 * reach,
                 b.height + 2 * reach,
             ),
-            self.tag,
-        ]
+        ];
+        sides
+            .into_iter()
+            .map(|r| (r, false))
+            .chain(self.tags.iter().map(|t| (t.rect, true)))
+            .collect()
     }
 }
 
-/// Draws every face's box and tag onto `image` (BGR).
+/// Draws every face's box and tags onto `image` (BGR).
 ///
 /// # Errors
 /// OpenCV's error when drawing fails.
-pub fn draw_faces(image: &mut Mat, faces: &[TrackedFace], labels: &[String]) -> opencv::Result<()> {
+pub fn draw_faces(
+    image: &mut Mat,
+    faces: &[TrackedFace],
+    captions: &Captions,
+) -> opencv::Result<()> {
     let style = Style::for_height(image.rows());
     for face in faces {
-        Overlay::new(face, labels, style)?.draw(image, Point::new(0, 0), style, true)?;
+        Overlay::new(face, captions, style)?.draw(image, Point::new(0, 0), style, true)?;
     }
     Ok(())
 }
@@ -200,20 +231,18 @@ pub fn draw_faces(image: &mut Mat, faces: &[TrackedFace], labels: &[String]) -> 
 pub fn draw_faces_yuv420(
     planes: &mut PlaneMats,
     faces: &[TrackedFace],
-    labels: &[String],
+    captions: &Captions,
 ) -> opencv::Result<()> {
     let style = Style::for_height(planes.y.rows());
     let mut patch = Patch::default();
     for face in faces {
-        let overlay = Overlay::new(face, labels, style)?;
-        let areas = overlay.areas(style);
-        for (n, area) in areas.iter().enumerate() {
-            let is_tag = n + 1 == areas.len();
-            let Some(area) = whole_chroma_area(*area, &planes.y) else {
+        let overlay = Overlay::new(face, captions, style)?;
+        for (area, has_text) in overlay.areas(style) {
+            let Some(area) = whole_chroma_area(area, &planes.y) else {
                 continue;
             };
             patch.load(planes, area)?;
-            overlay.draw(&mut patch.bgr, Point::new(area.x, area.y), style, is_tag)?;
+            overlay.draw(&mut patch.bgr, Point::new(area.x, area.y), style, has_text)?;
             patch.store(planes, area)?;
         }
     }

@@ -6,6 +6,7 @@
 pub mod groups;
 pub mod views;
 
+use crate::au_metrics::{AuCounts, AuReport};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -41,6 +42,8 @@ pub struct EvaluateConfig {
     pub confusion_png: Option<PathBuf>,
     /// CSV assigning images to groups that are scored separately ([`groups`]).
     pub groups: Option<PathBuf>,
+    /// CK+ action-unit table whose units the model's unit head is scored against.
+    pub aus: Option<PathBuf>,
     /// ONNX Runtime library override.
     pub ort_lib: Option<PathBuf>,
 }
@@ -69,6 +72,9 @@ pub struct EvaluationJson<'a> {
     /// Scores per group, by column (with `--groups`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<&'a BTreeMap<String, ColumnReport>>,
+    /// Action-unit scores (with `--aus`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_units: Option<&'a AuReport>,
 }
 
 /// Evaluates and prints; returns the report.
@@ -108,6 +114,29 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
             data.resized, p.size[0], p.size[1]
         );
     }
+    let unit_threshold = match &config.aus {
+        Some(table) => {
+            let Some(head) = classifier.unit_head() else {
+                bail!(
+                    "{}: has no action-unit head to score; leave --aus out or give a model trained with --aus",
+                    config.model.display()
+                );
+            };
+            crate::dataset::ckplus::attach_aus(&mut data, table)
+                .context("joining action units onto the evaluation data")?;
+            let units = data.aus.as_ref().map(|a| &a.names);
+            if units != Some(&head.labels) {
+                bail!(
+                    "{}: the model's units {:?} are not the table's {:?}; give the table the model was trained with",
+                    table.display(),
+                    head.labels,
+                    units
+                );
+            }
+            Some(head.threshold.unwrap_or(crate::train::UNIT_THRESHOLD))
+        }
+        None => None,
+    };
     if let Some(votes) = &config.ferplus {
         let (relabelled, report) = ferplus::relabel(&data, votes, LabelMode::Majority)?;
         eprintln!(
@@ -142,8 +171,14 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
     let mut predicted = Vec::with_capacity(data.len());
     let mut inference_seconds = 0.0;
     let indices: Vec<usize> = (0..data.len()).collect();
+    // Emotion probabilities, then any action units'.
+    let width = labels.len() + classifier.unit_head().map_or(0, |h| h.labels.len());
+    let mut unit_counts = match (&data.aus, unit_threshold) {
+        (Some(aus), Some(_)) => Some(AuCounts::new(&aus.names)),
+        _ => None,
+    };
     for chunk in indices.chunks(EVAL_BATCH) {
-        let mut summed = vec![0.0f32; chunk.len() * labels.len()];
+        let mut summed = vec![0.0f32; chunk.len() * width];
         for warp in tta_views {
             for (slot, &i) in chunk.iter().enumerate() {
                 apply_warp(data.image(i), p.size[0], warp, &mut view);
@@ -159,14 +194,27 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
             }
             let started = Instant::now();
             let probs =
-                classifier.emotion_probs(batch.slice(ndarray::s![..chunk.len(), .., .., ..]))?;
+                classifier.probabilities(batch.slice(ndarray::s![..chunk.len(), .., .., ..]))?;
             inference_seconds += started.elapsed().as_secs_f64();
             for (s, p) in summed.iter_mut().zip(probs.iter()) {
                 *s += p;
             }
         }
-        predicted.extend(summed.chunks(labels.len()).map(argmax));
+        for (row, &i) in summed.chunks(width).zip(chunk) {
+            let (emotions, units) = row.split_at(labels.len());
+            predicted.push(argmax(emotions));
+            if let (Some(counts), Some(aus), Some(threshold)) =
+                (unit_counts.as_mut(), &data.aus, unit_threshold)
+            {
+                let mean: Vec<f32> = units.iter().map(|u| u / tta_views.len() as f32).collect();
+                counts.add(aus.of(i), &mean, threshold);
+            }
+        }
     }
+    let unit_report = unit_counts
+        .as_ref()
+        .zip(unit_threshold)
+        .map(|(counts, threshold)| counts.report(threshold));
     // (true label, predicted label) of each image.
     let pairs: Vec<(usize, usize)> = data.labels.iter().copied().zip(predicted).collect();
     let confusion = ConfusionMatrix::from_pairs(labels.len(), pairs.iter().copied());
@@ -194,6 +242,9 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
     if let (Some((_, join)), Some(columns)) = (&join, &group_reports) {
         print!("{}", groups::to_table(&join.summary, columns, &view_maps));
     }
+    if let Some(units) = &unit_report {
+        print!("{}", units.to_table());
+    }
     println!("inference: {ms_per_face:.3} ms per face (batches of {EVAL_BATCH}, CPU)");
     if let Some(path) = &config.json {
         let json = EvaluationJson {
@@ -206,6 +257,7 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
             views: &view_reports,
             group_rows: join.as_ref().map(|(_, join)| &join.summary),
             groups: group_reports.as_ref(),
+            action_units: unit_report.as_ref(),
         };
         crate::export::write_atomically(path, &serde_json::to_vec_pretty(&json)?)?;
     }

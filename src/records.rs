@@ -23,6 +23,13 @@ struct FaceRecord<'a> {
     confidence: f32,
     #[serde(serialize_with = "in_label_order")]
     probs: (&'a [String], &'a [f32]),
+    /// Action-unit probabilities, for models with a unit head.
+    #[serde(serialize_with = "in_label_order", skip_serializing_if = "no_units")]
+    aus: (&'a [String], &'a [f32]),
+}
+
+fn no_units(units: &(&[String], &[f32])) -> bool {
+    units.0.is_empty()
 }
 
 /// Serialises probabilities as an object whose keys keep the model's label order.
@@ -66,12 +73,14 @@ impl Sink {
 /// Writes the JSON Lines and CSV files of one video.
 pub struct RecordWriter {
     labels: Vec<String>,
+    units: Vec<String>,
     json: Option<Sink>,
     csv: Option<Sink>,
 }
 
 impl RecordWriter {
-    /// Creates the requested files (as `.partial` until [`finish`](Self::finish)).
+    /// Creates the requested files (as `.partial` until [`finish`](Self::finish)) for a model
+    /// with emotion `labels` and action `units` (empty for none).
     ///
     /// # Errors
     /// I/O errors naming nothing; the caller adds the path.
@@ -79,19 +88,25 @@ impl RecordWriter {
         json: Option<&Path>,
         csv: Option<&Path>,
         labels: &[String],
+        units: &[String],
     ) -> std::io::Result<Self> {
         let json = json.map(Sink::create).transpose()?;
         let mut csv = csv.map(Sink::create).transpose()?;
         if let Some(sink) = csv.as_mut() {
-            let probs: Vec<String> = labels.iter().map(|l| format!("prob_{l}")).collect();
+            let columns: Vec<String> = labels
+                .iter()
+                .map(|l| format!("prob_{l}"))
+                .chain(units.iter().map(|u| format!("au_{u}")))
+                .collect();
             writeln!(
                 sink.writer,
                 "frame,time,id,box_x,box_y,box_w,box_h,frontal,label,confidence,{}",
-                probs.join(",")
+                columns.join(",")
             )?;
         }
         Ok(Self {
             labels: labels.to_vec(),
+            units: units.to_vec(),
             json,
             csv,
         })
@@ -103,7 +118,7 @@ impl RecordWriter {
     /// I/O errors.
     pub fn write(&mut self, frame: usize, time: f64, faces: &[TrackedFace]) -> std::io::Result<()> {
         for face in faces {
-            let (_, label, confidence) = crate::draw::top_label(face, &self.labels);
+            let (_, label, confidence) = crate::captions::top_label(face, &self.labels);
             let b = face.bbox;
             if let Some(sink) = self.json.as_mut() {
                 let record = FaceRecord {
@@ -115,6 +130,7 @@ impl RecordWriter {
                     label,
                     confidence: round4(confidence),
                     probs: (&self.labels, &face.probs),
+                    aus: (&self.units, &face.units),
                 };
                 serde_json::to_writer(&mut sink.writer, &record)?;
                 sink.writer.write_all(b"\n")?;
@@ -131,7 +147,7 @@ impl RecordWriter {
                     u8::from(face.frontal),
                     confidence
                 )?;
-                for p in &face.probs {
+                for p in face.probs.iter().chain(&face.units) {
                     write!(sink.writer, ",{p:.4}")?;
                 }
                 writeln!(sink.writer)?;
@@ -165,12 +181,13 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let (json, csv) = (dir.path().join("f.jsonl"), dir.path().join("f.csv"));
         let labels = vec!["happy".to_owned(), "sad".to_owned()];
-        let mut writer = RecordWriter::create(Some(&json), Some(&csv), &labels)?;
+        let mut writer = RecordWriter::create(Some(&json), Some(&csv), &labels, &[])?;
         let face = TrackedFace {
             id: 3,
             bbox: Rect::new(1, 2, 30, 40),
             frontal: true,
             probs: vec![0.25, 0.75],
+            units: Vec::new(),
         };
         writer.write(7, 0.5, &[face])?;
         assert!(!json.exists(), "visible before finish");

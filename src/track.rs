@@ -44,6 +44,8 @@ pub struct TrackedFace {
     pub frontal: bool,
     /// Smoothed class probabilities.
     pub probs: Vec<f32>,
+    /// Smoothed action-unit probabilities (empty when the model has no unit head).
+    pub units: Vec<f32>,
 }
 
 struct Track {

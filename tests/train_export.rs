@@ -22,6 +22,7 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
         validation: Validation::Source(DataSource::Folder(val.path().to_owned())),
         ferplus: None,
         aus: None,
+        views: Default::default(),
         output: out.path().join("tiny.onnx"),
         checkpoint_dir: out.path().join("tiny.ckpt"),
         resume: false,
@@ -164,5 +165,117 @@ fn folds_cross_validate_ckplus_by_subject() -> anyhow::Result<()> {
     assert_eq!(subjects, 118, "every subject is in exactly one test fold");
     assert!(report["accuracy"]["mean"].as_f64().is_some());
     assert!(String::from_utf8_lossy(&run.stdout).contains("mean ± std"));
+    Ok(())
+}
+
+#[test]
+fn multitask_model_exports_both_heads_and_annotate_writes_action_units() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ckplus = crate::util::shared_data().join("ckplus");
+    let table = ckplus.join("ckplus_facs_aus_327seq.csv");
+    let model = dir.path().join("ck.onnx");
+    let views =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/views/ckplus-valence.json");
+    let emolens = || assert_cmd::Command::cargo_bin("emolens");
+    let trained = emolens()?
+        .args([
+            "train",
+            "--val",
+            "0.1",
+            "--epochs",
+            "1",
+            "--max-steps",
+            "2",
+            "--data",
+        ])
+        .arg(&ckplus)
+        .arg("--aus")
+        .arg(&table)
+        .arg("--views")
+        .arg(&views)
+        .arg("-o")
+        .arg(&model)
+        .output()?;
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+
+    // Both heads are in the metadata; evaluate scores the units against the table.
+    let json = dir.path().join("eval.json");
+    let evaluated = emolens()?
+        .arg("evaluate")
+        .arg("--model")
+        .arg(&model)
+        .arg("--data")
+        .arg(&ckplus)
+        .arg("--aus")
+        .arg(&table)
+        .arg("--json")
+        .arg(&json)
+        .output()?;
+    assert!(
+        evaluated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&evaluated.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
+    let units = report["action_units"]["per_unit"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(units.len(), 23, "the 23 CK+ action units are scored");
+    assert!(report["action_units"]["micro"]["f1"].as_f64().is_some());
+    assert!(
+        report["views"]["valence"]["accuracy"].as_f64().is_some(),
+        "the views file is in the model"
+    );
+
+    // annotate writes the unit probabilities and shows the valence view.
+    let records = dir.path().join("faces.jsonl");
+    let annotated = emolens()?
+        .args(["annotate", "--quiet", "--show-aus", "--view", "valence"])
+        .arg(crate::util::shared_data().join("videos/pyfeat_single_face.mp4"))
+        .arg("-o")
+        .arg(dir.path().join("out.mp4"))
+        .arg("--model")
+        .arg(&model)
+        .arg("--json")
+        .arg(&records)
+        .output()?;
+    assert!(
+        annotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&annotated.stderr)
+    );
+    let text = std::fs::read_to_string(&records)?;
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap_or("{}"))?;
+    let aus = first["aus"].as_object().cloned().unwrap_or_default();
+    assert_eq!(aus.len(), 23, "unit probabilities in the record: {first}");
+    assert!(aus
+        .values()
+        .all(|p| p.as_f64().is_some_and(|p| (0.0..=1.0).contains(&p))));
+    Ok(())
+}
+
+#[test]
+fn annotate_refuses_views_and_units_the_model_lacks() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let clip = crate::util::shared_data().join("videos/pyfeat_single_face.mp4");
+    for (flag, needle) in [
+        (vec!["--show-aus"], "has no action-unit head"),
+        (vec!["--view", "nope"], "has no view `nope`"),
+    ] {
+        let output = assert_cmd::Command::cargo_bin("emolens")?
+            .args(["annotate", "--quiet"])
+            .args(&flag)
+            .arg(&clip)
+            .arg("-o")
+            .arg(dir.path().join("out.mp4"))
+            .output()?;
+        crate::util::assert_clean_failure(&output, &[needle]);
+        assert!(!dir.path().join("out.mp4").exists());
+    }
     Ok(())
 }

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
 
+use crate::captions::Captions;
+use crate::classifier::Classifier;
 use crate::cli::report::ReportOptions;
 use crate::detect::DetectConfig;
 use crate::model_meta::Views;
@@ -67,6 +69,10 @@ pub struct AnnotateConfig {
     pub encode: EncodeOptions,
     /// Blur each face in the annotated video (labels are still drawn).
     pub blur: bool,
+    /// Show this view of the model's labels instead of the labels.
+    pub view: Option<String>,
+    /// List the action units present under each face.
+    pub show_units: bool,
     /// How reports are made, for the jobs that ask for one.
     pub report: Option<ReportOptions>,
     /// Print per-stage times at the end.
@@ -156,12 +162,21 @@ fn run_job(
     let detector = detector.map_err(|_| anyhow::anyhow!("loading the cascade panicked"))??;
     let labels = classifier.emotion_head()?.labels.clone();
     let views = classifier.meta().views.clone();
+    let units = classifier
+        .unit_head()
+        .map(|h| h.labels.clone())
+        .unwrap_or_default();
+    let captions = captions(config, &classifier)?;
     let crop_side = classifier.meta().preprocess.size;
-    let records =
-        crate::records::RecordWriter::create(job.json.as_deref(), job.csv.as_deref(), &labels)
-            .with_context(|| {
-                "creating the face record files; choose a writable --json/--csv path".to_string()
-            })?;
+    let records = crate::records::RecordWriter::create(
+        job.json.as_deref(),
+        job.csv.as_deref(),
+        &labels,
+        &units,
+    )
+    .with_context(|| {
+        "creating the face record files; choose a writable --json/--csv path".to_string()
+    })?;
     let encoder = crate::video::encode::Encoder::create(&job.output, &info, &config.encode)?;
     let progress = stages::progress_bar(config.progress, info.frames, &job.input);
 
@@ -186,6 +201,7 @@ fn run_job(
                 classifier,
                 crate::track::Smoother::new(config.track.smoothing),
                 records,
+                &captions,
                 config.batch,
                 config.blur,
                 detected_rx,
@@ -229,6 +245,40 @@ fn run_job(
         truncation: decode_report.truncation,
         interrupted: decode_report.interrupted || stop.load(Ordering::Relaxed),
     })
+}
+
+/// How the tags read: labels or a view's groups, and the action units when asked.
+///
+/// # Errors
+/// A view or unit display the model cannot give.
+fn captions(config: &AnnotateConfig, classifier: &Classifier) -> Result<Captions> {
+    let labels = &classifier.emotion_head()?.labels;
+    let mut captions = Captions::plain(labels);
+    if let Some(name) = &config.view {
+        let mut views = classifier.meta().views.clone();
+        if views.is_empty() {
+            views = crate::report::default_views(labels);
+        }
+        let Some(view) = views.get(name) else {
+            anyhow::bail!(
+                "{}: has no view `{name}` (views: {}); leave --view out or use one of them",
+                config.model.display(),
+                views.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        };
+        captions = captions.with_view(view)?;
+    }
+    if config.show_units {
+        let Some(head) = classifier.unit_head() else {
+            anyhow::bail!(
+                "{}: has no action-unit head; leave --show-aus out or use a model trained with --aus",
+                config.model.display()
+            );
+        };
+        let threshold = head.threshold.unwrap_or(crate::train::UNIT_THRESHOLD);
+        captions = captions.with_units(&head.labels, threshold);
+    }
+    Ok(captions)
 }
 
 /// The end-of-run summary of one video: frames, faces, speed and the share of each label.

@@ -13,6 +13,7 @@ use ffmpeg_next as ffmpeg;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use opencv::core::Mat;
 
+use crate::captions::Captions;
 use crate::classifier::Classifier;
 use crate::detect::{face_crop, FaceDetector, GrayLevels};
 use crate::records::RecordWriter;
@@ -255,6 +256,7 @@ pub fn infer(
     mut classifier: Classifier,
     mut smoother: Smoother,
     mut records: RecordWriter,
+    captions: &Captions,
     batch: usize,
     blur: bool,
     rx: Receiver<Item<DetectedFrame>>,
@@ -262,6 +264,8 @@ pub fn infer(
 ) -> Result<InferReport> {
     let labels = classifier.emotion_head()?.labels.clone();
     let classes = labels.len();
+    // Each classification: the emotion probabilities, then any action units'.
+    let width = classes + classifier.unit_head().map_or(0, |h| h.labels.len());
     let face_len = classifier.input_len();
     let mut input = classifier.input_batch(batch); // [batch, channels, height, width]
     let mut probs: Vec<f32> = Vec::new();
@@ -310,12 +314,12 @@ pub fn infer(
                 classifier.normalise(crop, slot);
             }
             let out =
-                classifier.emotion_probs(input.slice(ndarray::s![..chunk.len(), .., .., ..]))?;
+                classifier.probabilities(input.slice(ndarray::s![..chunk.len(), .., .., ..]))?;
             probs.extend(out.iter());
         }
         report.infer_time += started.elapsed();
 
-        let mut classified = probs.chunks(classes);
+        let mut classified = probs.chunks(width);
         for mut detected in pending.drain(..) {
             let started = Instant::now();
             smoother.forget(&detected.ended);
@@ -331,11 +335,13 @@ pub fn infer(
                         .get(face.id)
                         .with_context(|| format!("face #{} was never classified", face.id))?
                 };
+                let (emotions, units) = probs.split_at(classes.min(probs.len()));
                 tracked.push(TrackedFace {
                     id: face.id,
                     bbox: face.bbox,
                     frontal: face.frontal,
-                    probs: probs.to_vec(),
+                    probs: emotions.to_vec(),
+                    units: units.to_vec(),
                 });
             }
             records
@@ -344,7 +350,7 @@ pub fn infer(
             report.faces += tracked.len();
             report.frames_with_faces += usize::from(!tracked.is_empty());
             for face in &tracked {
-                report.label_counts[crate::draw::top_label(face, &labels).0] += 1;
+                report.label_counts[crate::captions::top_label(face, &labels).0] += 1;
             }
             report.track_time += started.elapsed();
             let started = Instant::now();
@@ -352,7 +358,7 @@ pub fn infer(
                 if blur {
                     crate::draw::blur_faces_yuv420(planes, &tracked)?;
                 }
-                crate::draw::draw_faces_yuv420(planes, &tracked, &labels)
+                crate::draw::draw_faces_yuv420(planes, &tracked, captions)
             })
             .context("drawing overlays")?;
             report.draw_time += started.elapsed();

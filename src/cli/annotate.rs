@@ -35,6 +35,13 @@ pub struct AnnotateArgs {
     /// Also write OUTPUT.slowFx.mp4, played F times slower (video only: audio is dropped).
     #[arg(long, value_name = "F", help_heading = "Outputs")]
     pub slowmo: Option<f64>,
+    /// Show this view of the model's labels instead of the labels (e.g. valence: negative,
+    /// positive, surprise, neutral; the FER2013 labels have it built in).
+    #[arg(long, value_name = "NAME", help_heading = "Outputs")]
+    pub view: Option<String>,
+    /// List the action units present under each face (models trained with --aus).
+    #[arg(long, help_heading = "Outputs")]
+    pub show_aus: bool,
     /// Blur every face in the annotated video (the box and label are still drawn); for
     /// sharing recordings of people who did not consent to being shown.
     #[arg(long, help_heading = "Outputs")]
@@ -178,6 +185,8 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
         batch: args.batch,
         encode,
         blur: args.blur,
+        view: args.view,
+        show_units: args.show_aus,
         report: args.report.is_some().then_some(args.report_options),
         stats: args.stats,
         progress: !args.quiet,

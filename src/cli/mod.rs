@@ -102,6 +102,10 @@ pub struct TrainArgs {
     /// and sequence in their file names; trains an action-unit head beside the emotion head.
     #[arg(long, value_name = "CSV", help_heading = "Data")]
     pub aus: Option<PathBuf>,
+    /// Views written into the model: JSON {"view": {"group": ["label", ...]}}, e.g. a valence
+    /// view that `evaluate` scores and `annotate --view` shows.
+    #[arg(long, value_name = "FILE.json", help_heading = "Data")]
+    pub views: Option<PathBuf>,
     /// How FER+ votes become targets.
     #[arg(long, value_enum, default_value_t = LabelMode::Majority, requires = "ferplus", help_heading = "Data")]
     pub labels: LabelMode,
@@ -154,6 +158,10 @@ pub struct EvaluateArgs {
     /// grouping (e.g. path,age,gender); see README, Evaluate a model.
     #[arg(long, value_name = "CSV")]
     pub groups: Option<PathBuf>,
+    /// CK+ action-unit table (subject,sequence,AU1,...) to score the model's action-unit head
+    /// against: per-unit precision, recall and F1, micro and macro F1.
+    #[arg(long, value_name = "CSV")]
+    pub aus: Option<PathBuf>,
 }
 
 /// Runs the parsed command line and returns the exit status.
@@ -186,6 +194,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             inspect::run(&args, cli.ort_lib.as_deref()).map(|()| ExitCode::SUCCESS)
         }
     }
+}
+
+/// Reads a views file: `{"view": {"group": ["label", ...]}}`.
+fn read_views(path: &Path) -> Result<crate::model_meta::Views> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the views file", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a views file; expected JSON {{\"view\": {{\"group\": [\"label\", ...]}}}}",
+            path.display()
+        )
+    })
 }
 
 /// Cross-validates and prints the per-fold table and the spread of each metric.
@@ -317,6 +337,10 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
         validation,
         ferplus: args.ferplus.map(|p| (p, args.labels)),
         aus: args.aus,
+        views: match &args.views {
+            Some(path) => read_views(path)?,
+            None => Default::default(),
+        },
         output: args.output,
         checkpoint_dir,
         resume: args.resume,
@@ -366,6 +390,7 @@ pub fn evaluate_config(args: EvaluateArgs, ort_lib: Option<PathBuf>) -> Result<E
         json: args.json,
         confusion_png: args.confusion,
         groups: args.groups,
+        aus: args.aus,
         ort_lib,
     })
 }

@@ -100,6 +100,7 @@ impl Analyzer {
                 bbox: face.bbox,
                 frontal: face.frontal,
                 probs: probs.to_vec(),
+                units: Vec::new(),
             });
         }
         Ok(&self.faces)

@@ -22,6 +22,7 @@ use anyhow::{Context, Result};
 use opencv::core::{Mat, Size};
 
 use crate::annotate::stages::Cadence;
+use crate::captions::Captions;
 use crate::detect::DetectConfig;
 use crate::records::RecordWriter;
 use crate::track::TrackConfig;
@@ -105,13 +106,13 @@ pub fn run(config: &LiveConfig, stop: &AtomicBool) -> Result<LiveStats> {
     };
     // Created last: a record file left unfinished would stay behind as `.partial`.
     let records =
-        RecordWriter::create(config.json.as_deref(), None, &labels).with_context(|| {
+        RecordWriter::create(config.json.as_deref(), None, &labels, &[]).with_context(|| {
             "creating the face record file; choose a writable --json path".to_string()
         })?;
     let mut session = Session {
         config,
         analyzer,
-        labels,
+        captions: Captions::plain(&labels),
         records,
         window,
         recordings: usize::from(recorder.is_some()),
@@ -147,7 +148,7 @@ fn quiet_opencv() {
 struct Session<'a> {
     config: &'a LiveConfig,
     analyzer: Analyzer,
-    labels: Vec<String>,
+    captions: Captions,
     records: RecordWriter,
     window: Option<Window>,
     recorder: Option<Recorder>,
@@ -199,7 +200,8 @@ impl Session<'_> {
         self.records
             .write(index, frame.time, faces)
             .context("writing face records")?;
-        crate::draw::draw_faces(&mut frame.image, faces, &self.labels).context("drawing faces")?;
+        crate::draw::draw_faces(&mut frame.image, faces, &self.captions)
+            .context("drawing faces")?;
         let info = HudInfo {
             recent: self.recent,
             dropped: slot.counts().dropped,

@@ -24,7 +24,7 @@ use crate::augment::{augment, AugmentConfig};
 use crate::dataset::ferplus::{self, LabelMode};
 use crate::dataset::{ActionUnits, DataSource, Dataset};
 use crate::metrics::ConfusionMatrix;
-use crate::model_meta::{Head, HeadKind, ModelMeta, Preprocess, Provenance};
+use crate::model_meta::{Head, HeadKind, ModelMeta, Preprocess, Provenance, Views};
 use checkpoint::{Checkpoint, EpochRecord, RunSignature};
 use net::{EmotionNet, NetConfig};
 
@@ -59,6 +59,8 @@ pub struct TrainConfig {
     pub ferplus: Option<(PathBuf, LabelMode)>,
     /// CK+ action-unit table to join onto the images (trains the action-unit head too).
     pub aus: Option<PathBuf>,
+    /// Named groupings of the labels written into the model (e.g. valence).
+    pub views: Views,
     /// Where the ONNX model goes.
     pub output: PathBuf,
     /// Folder of per-epoch checkpoints, curves and state.
@@ -672,7 +674,7 @@ fn export_best(
             threshold: Some(UNIT_THRESHOLD),
         }))
         .collect(),
-        views: Default::default(),
+        views: config.views.clone(),
         provenance: Some(Provenance {
             dataset: config.data.to_string(),
             train_size: train.len(),
