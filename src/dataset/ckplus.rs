@@ -114,7 +114,7 @@ fn read_table(path: &Path) -> Result<Table, DatasetError> {
 }
 
 /// `AU` followed by digits.
-fn is_unit_name(name: &str) -> bool {
+pub(crate) fn is_unit_name(name: &str) -> bool {
     name.strip_prefix("AU")
         .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }

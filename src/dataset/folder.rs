@@ -118,7 +118,7 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
 
 /// The label order for folder names: FER2013's own order when every name is a FER2013 class
 /// (so label indices match the Kaggle CSV), alphabetical otherwise.
-fn class_order<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+pub(crate) fn class_order<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut names: Vec<String> = names.map(str::to_owned).collect();
     if names.iter().all(|n| FER2013_LABELS.contains(&n.as_str())) {
         names.sort_by_key(|n| FER2013_LABELS.iter().position(|l| l == n));

@@ -5,6 +5,7 @@ pub mod ckplus;
 pub mod fer_csv;
 pub mod ferplus;
 pub mod folder;
+pub mod manifest;
 pub mod subjects;
 
 use std::path::{Path, PathBuf};
@@ -236,14 +237,16 @@ impl Dataset {
     }
 }
 
-/// Where a dataset is read from, as given on the command line: an image folder, or a
-/// `fer2013.csv` file optionally restricted to one `Usage` value with `FILE.csv#Usage`.
+/// Where a dataset is read from, as given on the command line: an image folder, a
+/// `fer2013.csv` file optionally restricted to one `Usage` value with `FILE.csv#Usage`, or a
+/// manifest CSV.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataSource {
     /// `ROOT/<class>/*.png|jpg`.
     Folder(PathBuf),
-    /// Kaggle `emotion,pixels,Usage` file and the `Usage` to keep (all rows when `None`).
-    FerCsv {
+    /// A CSV file: the Kaggle `emotion,pixels,Usage` file and the `Usage` to keep (all rows
+    /// when `None`), or a manifest (`path,label,...`; see [`manifest`]).
+    Csv {
         /// The CSV file.
         path: PathBuf,
         /// Keep only rows with this `Usage`.
@@ -262,7 +265,7 @@ impl DataSource {
             _ => (spec, None),
         };
         if path.to_ascii_lowercase().ends_with(".csv") {
-            Self::FerCsv {
+            Self::Csv {
                 path: PathBuf::from(path),
                 usage,
             }
@@ -279,7 +282,19 @@ impl DataSource {
     pub fn load(&self, classes: Option<&[String]>, size: usize) -> Result<Dataset, DatasetError> {
         match self {
             Self::Folder(root) => folder::load(root, classes, size),
-            Self::FerCsv { path, usage } => fer_csv::load(path, usage.as_deref(), classes, size),
+            Self::Csv { path, usage } => {
+                if !is_manifest_file(path)? {
+                    return fer_csv::load(path, usage.as_deref(), classes, size);
+                }
+                if let Some(usage) = usage {
+                    return Err(DatasetError::BadRow {
+                        path: path.clone(),
+                        line: 1,
+                        reason: format!("a manifest has no Usage column to pick `#{usage}` from; leave `#{usage}` out"),
+                    });
+                }
+                manifest::load(path, classes, size)
+            }
         }
     }
 }
@@ -288,13 +303,23 @@ impl std::fmt::Display for DataSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Folder(root) => write!(f, "{}", root.display()),
-            Self::FerCsv { path, usage: None } => write!(f, "{}", path.display()),
-            Self::FerCsv {
+            Self::Csv { path, usage: None } => write!(f, "{}", path.display()),
+            Self::Csv {
                 path,
                 usage: Some(usage),
             } => write!(f, "{}#{usage}", path.display()),
         }
     }
+}
+
+/// Whether a CSV file's header is a manifest's.
+fn is_manifest_file(path: &Path) -> Result<bool, DatasetError> {
+    if !path.is_file() {
+        return Err(DatasetError::NotFound(path.to_owned()));
+    }
+    let mut reader = csv::Reader::from_path(path).map_err(|e| DatasetError::io(path, e))?;
+    let header = reader.headers().map_err(|e| DatasetError::io(path, e))?;
+    Ok(manifest::is_manifest(header))
 }
 
 /// Maps `name` to its index in `classes`, or says which classes exist.
@@ -382,7 +407,7 @@ mod tests {
     fn data_source_parses_csv_usage() {
         assert_eq!(
             DataSource::parse("x/fer2013.csv#PrivateTest"),
-            DataSource::FerCsv {
+            DataSource::Csv {
                 path: "x/fer2013.csv".into(),
                 usage: Some("PrivateTest".into())
             }
