@@ -201,9 +201,11 @@ fn run_job(
                 classifier,
                 crate::track::Smoother::new(config.track.smoothing),
                 records,
-                &captions,
-                config.batch,
-                config.blur,
+                &stages::InferSettings {
+                    batch: config.batch,
+                    blur: config.blur,
+                    captions: &captions,
+                },
                 detected_rx,
                 drawn_tx,
             )

@@ -231,6 +231,16 @@ pub fn detect(
     Ok(time)
 }
 
+/// How the inference stage batches and draws.
+pub struct InferSettings<'a> {
+    /// Faces per ONNX Runtime call.
+    pub batch: usize,
+    /// Blur the faces before drawing.
+    pub blur: bool,
+    /// What the tags say.
+    pub captions: &'a Captions,
+}
+
 /// What the inference stage counted.
 pub struct InferReport {
     /// Face records written.
@@ -256,9 +266,7 @@ pub fn infer(
     mut classifier: Classifier,
     mut smoother: Smoother,
     mut records: RecordWriter,
-    captions: &Captions,
-    batch: usize,
-    blur: bool,
+    settings: &InferSettings<'_>,
     rx: Receiver<Item<DetectedFrame>>,
     tx: Sender<Item<Frame>>,
 ) -> Result<InferReport> {
@@ -267,6 +275,7 @@ pub fn infer(
     // Each classification: the emotion probabilities, then any action units'.
     let width = classes + classifier.unit_head().map_or(0, |h| h.labels.len());
     let face_len = classifier.input_len();
+    let batch = settings.batch;
     let mut input = classifier.input_batch(batch); // [batch, channels, height, width]
     let mut probs: Vec<f32> = Vec::new();
     let mut pending: Vec<DetectedFrame> = Vec::with_capacity(MAX_FRAMES_PER_BATCH);
@@ -355,10 +364,10 @@ pub fn infer(
             report.track_time += started.elapsed();
             let started = Instant::now();
             with_planes(&mut detected.frame.image, |planes| {
-                if blur {
+                if settings.blur {
                     crate::draw::blur_faces_yuv420(planes, &tracked)?;
                 }
-                crate::draw::draw_faces_yuv420(planes, &tracked, captions)
+                crate::draw::draw_faces_yuv420(planes, &tracked, settings.captions)
             })
             .context("drawing overlays")?;
             report.draw_time += started.elapsed();
