@@ -1,18 +1,14 @@
 //! `emolens annotate` on the real clips in ../shared/data/videos, with real FFmpeg, OpenCV and
 //! ONNX Runtime and the shipped model.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use assert_cmd::Command;
 
-use crate::util::{assert_clean_failure, default_model, shared_data};
-
-fn video(name: &str) -> PathBuf {
-    let path = shared_data().join("videos").join(name);
-    assert!(path.is_file(), "{} is missing", path.display());
-    path
-}
+use crate::util::{
+    assert_clean_failure, assert_face_record, default_model, os, probe, records, video,
+};
 
 fn annotate(args: &[&std::ffi::OsStr]) -> Output {
     default_model();
@@ -23,49 +19,6 @@ fn annotate(args: &[&std::ffi::OsStr]) -> Output {
         .args(args)
         .output()
         .expect("emolens runs")
-}
-
-/// `(codec, frames, duration)` of each stream, counted by decoding with ffprobe.
-fn probe(path: &Path) -> Vec<(String, u64, f64)> {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_name,nb_read_frames,duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (installed by scripts/setup.sh)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(',').collect();
-            match fields.as_slice() {
-                [codec, duration, frames, ..] => Some((
-                    (*codec).to_owned(),
-                    frames.parse().unwrap_or(0),
-                    duration.parse().unwrap_or(0.0),
-                )),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
-fn records(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .expect("records written")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
-fn os(s: &str) -> &std::ffi::OsStr {
-    std::ffi::OsStr::new(s)
 }
 
 #[test]
@@ -151,19 +104,7 @@ fn pexels_clip_keeps_frames_timing_audio_and_finds_the_face() -> anyhow::Result<
         "negative share in the first 6 s: {negative}"
     );
     assert!(happy > 0.5, "happy share after 11 s: {happy}");
-    let first = &faces[0];
-    for key in [
-        "frame",
-        "time",
-        "id",
-        "box",
-        "frontal",
-        "label",
-        "confidence",
-        "probs",
-    ] {
-        assert!(!first[key].is_null(), "record lacks {key}: {first}");
-    }
+    assert_face_record(&faces[0]);
     let csv_rows = std::fs::read_to_string(&csv)?.lines().count() - 1;
     assert_eq!(csv_rows, faces.len());
     Ok(())

@@ -9,22 +9,13 @@ use emolens::dataset::FER2013_LABELS;
 use emolens::inspect::filters::grid_size;
 use emolens::model_meta::{Head, HeadKind, ModelMeta, Preprocess, Views};
 
-use crate::util::{assert_clean_failure, default_model};
+use crate::util::{assert_clean_failure, default_model, succeeded};
 
 fn inspect(args: &[&std::ffi::OsStr]) -> anyhow::Result<Output> {
     Ok(Command::cargo_bin("emolens")?
         .arg("inspect")
         .args(args)
         .output()?)
-}
-
-fn succeeded(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `[width, height]` from a PNG's IHDR chunk.

@@ -3,7 +3,7 @@
 //! FFmpeg and ONNX Runtime and the shipped model; and its errors for sources that do not exist.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command as Process, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,13 +11,9 @@ use assert_cmd::Command;
 use opencv::core::Vec3b;
 use opencv::prelude::*;
 
-use crate::util::{assert_clean_failure, default_model, shared_data};
-
-fn clip(name: &str) -> PathBuf {
-    let path = shared_data().join("videos").join(name);
-    assert!(path.is_file(), "{} is missing", path.display());
-    path
-}
+use crate::util::{
+    assert_clean_failure, assert_face_record, default_model, os, probe, records, video,
+};
 
 /// `emolens live ARGS` run to its end.
 fn live(args: &[&std::ffi::OsStr]) -> Output {
@@ -30,22 +26,10 @@ fn live(args: &[&std::ffi::OsStr]) -> Output {
         .expect("emolens runs")
 }
 
-fn os(s: &str) -> &std::ffi::OsStr {
-    std::ffi::OsStr::new(s)
-}
-
 fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: not written: {e}", path.display()));
     serde_json::from_str(&text).expect("stats are JSON")
-}
-
-fn records(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .expect("records written")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
 }
 
 fn count(stats: &serde_json::Value, key: &str) -> u64 {
@@ -77,32 +61,17 @@ fn check_accounting(stats: &serde_json::Value) -> u64 {
     processed
 }
 
-/// Frames ffprobe decodes in the video stream of `path`.
+/// Frames ffprobe decodes in the (only) video stream of `path`.
 fn decoded_frames(path: &Path) -> u64 {
-    let out = Process::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-select_streams",
-            "v",
-            "-show_entries",
-            "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (installed by scripts/setup.sh)");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{}: ffprobe found no video frames", path.display()))
+    probe(path)
+        .iter()
+        .find(|(codec, _, _)| codec == "h264")
+        .map_or(0, |(_, frames, _)| *frames)
 }
 
 #[test]
 fn headless_realtime_run_counts_every_frame_records_and_finds_the_face() -> anyhow::Result<()> {
-    let input = clip("pyfeat_WolfgangLanger_Pexels.mp4");
+    let input = video("pyfeat_WolfgangLanger_Pexels.mp4");
     let dir = tempfile::tempdir()?;
     let (stats, faces, video) = (
         dir.path().join("stats.json"),
@@ -151,18 +120,7 @@ fn headless_realtime_run_counts_every_frame_records_and_finds_the_face() -> anyh
         "face in {} of {processed} processed frames",
         frames_with_face.len()
     );
-    for key in [
-        "frame",
-        "time",
-        "id",
-        "box",
-        "frontal",
-        "label",
-        "confidence",
-        "probs",
-    ] {
-        assert!(!faces[0][key].is_null(), "record lacks {key}: {}", faces[0]);
-    }
+    assert_face_record(&faces[0]);
     assert_eq!(
         decoded_frames(&video),
         processed,
@@ -173,7 +131,7 @@ fn headless_realtime_run_counts_every_frame_records_and_finds_the_face() -> anyh
 
 #[test]
 fn clip_without_faces_gives_no_face_records() -> anyhow::Result<()> {
-    let input = clip("no_face/pyfeat_no_face.mp4");
+    let input = video("no_face/pyfeat_no_face.mp4");
     let dir = tempfile::tempdir()?;
     let (stats, faces) = (dir.path().join("stats.json"), dir.path().join("f.jsonl"));
     let output = live(&[
@@ -293,7 +251,7 @@ fn box_coloured_pixels(png: &Path) -> usize {
 #[test]
 fn window_under_xvfb_shows_a_box_on_the_face_and_ctrl_c_finishes() -> anyhow::Result<()> {
     default_model();
-    let input = clip("pyfeat_WolfgangLanger_Pexels.mp4");
+    let input = video("pyfeat_WolfgangLanger_Pexels.mp4");
     let dir = tempfile::tempdir()?;
     let stats = dir.path().join("stats.json");
     let xvfb = Xvfb::start();

@@ -8,7 +8,7 @@ use std::process::Output;
 use assert_cmd::Command;
 use opencv::prelude::*;
 
-use crate::util::{assert_clean_failure, default_model, shared_data};
+use crate::util::{assert_clean_failure, default_model, os, shared_data, succeeded, video};
 
 fn emolens(args: &[&std::ffi::OsStr]) -> Output {
     default_model();
@@ -17,19 +17,6 @@ fn emolens(args: &[&std::ffi::OsStr]) -> Output {
         .args(args)
         .output()
         .expect("emolens runs")
-}
-
-fn os(s: &str) -> &std::ffi::OsStr {
-    std::ffi::OsStr::new(s)
-}
-
-fn succeeded(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// The Pexels woman (sad, then happy) and the webcam man (neutral, then smiling, played three
@@ -269,7 +256,7 @@ fn report_page_renders_in_headless_chromium_with_its_charts() -> anyhow::Result<
 #[test]
 fn a_clip_without_faces_gives_a_report_that_says_so() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let clip = shared_data().join("videos/no_face/pyfeat_no_face.mp4");
+    let clip = video("no_face/pyfeat_no_face.mp4");
     let (report, _, stdout) = annotate_with_report(&clip, dir.path());
     assert!(stdout.contains("no faces found"), "{stdout}");
     let page = std::fs::read_to_string(report.join("report.html"))?;
@@ -334,7 +321,7 @@ fn face_sharpness(video: &Path, bbox: [i32; 4], dir: &Path) -> anyhow::Result<f6
 #[test]
 fn blur_hides_faces_and_keeps_their_records() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let input = shared_data().join("videos/pyfeat_single_face.mp4");
+    let input = video("pyfeat_single_face.mp4");
     let mut sharpness = Vec::new();
     let mut records = Vec::new();
     for blur in [false, true] {

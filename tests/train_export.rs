@@ -236,7 +236,7 @@ fn multitask_model_exports_both_heads_and_annotate_writes_action_units() -> anyh
     let records = dir.path().join("faces.jsonl");
     let annotated = emolens()?
         .args(["annotate", "--quiet", "--show-aus", "--view", "valence"])
-        .arg(crate::util::shared_data().join("videos/pyfeat_single_face.mp4"))
+        .arg(crate::util::video("pyfeat_single_face.mp4"))
         .arg("-o")
         .arg(dir.path().join("out.mp4"))
         .arg("--model")
@@ -262,7 +262,7 @@ fn multitask_model_exports_both_heads_and_annotate_writes_action_units() -> anyh
 #[test]
 fn annotate_refuses_views_and_units_the_model_lacks() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let clip = crate::util::shared_data().join("videos/pyfeat_single_face.mp4");
+    let clip = crate::util::video("pyfeat_single_face.mp4");
     for (flag, needle) in [
         (vec!["--show-aus"], "has no action-unit head"),
         (vec!["--view", "nope"], "has no view `nope`"),

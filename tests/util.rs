@@ -65,3 +65,81 @@ pub fn assert_clean_failure(output: &std::process::Output, needles: &[&str]) {
         assert!(stderr.contains(needle), "stderr lacks `{needle}`: {stderr}");
     }
 }
+
+/// A clip in ../shared/data/videos; panics when it is missing.
+pub fn video(name: &str) -> PathBuf {
+    let path = shared_data().join("videos").join(name);
+    assert!(path.is_file(), "{} is missing", path.display());
+    path
+}
+
+/// A command-line argument.
+pub fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+/// The records of a JSON Lines file.
+pub fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: records not written: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// Asserts that a face record has every field of the records format.
+pub fn assert_face_record(record: &serde_json::Value) {
+    for key in [
+        "frame",
+        "time",
+        "id",
+        "box",
+        "frontal",
+        "label",
+        "confidence",
+        "probs",
+    ] {
+        assert!(!record[key].is_null(), "record lacks {key}: {record}");
+    }
+}
+
+/// The standard output of a command that must have succeeded (else its standard error).
+pub fn succeeded(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `(codec, frames, duration)` of each stream, counted by decoding with ffprobe.
+pub fn probe(path: &Path) -> Vec<(String, u64, f64)> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,nb_read_frames,duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (installed by scripts/setup.sh)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            match fields.as_slice() {
+                [codec, duration, frames, ..] => Some((
+                    (*codec).to_owned(),
+                    frames.parse().unwrap_or(0),
+                    duration.parse().unwrap_or(0.0),
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}

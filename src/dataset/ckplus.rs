@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::columns::{unit_values, Columns};
 use super::subjects::ckplus_sequence;
 use super::{ActionUnits, Dataset, DatasetError};
 
@@ -59,23 +60,9 @@ fn read_table(path: &Path) -> Result<Table, DatasetError> {
         .headers()
         .map_err(|e| DatasetError::io(path, e))?
         .clone();
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| DatasetError::MissingColumn {
-                path: path.to_owned(),
-                column: name.to_owned(),
-                expected: EXPECTED,
-            })
-    };
-    let (subject, sequence) = (column("subject")?, column("sequence")?);
-    let units: Vec<(usize, String)> = header
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| is_unit_name(h.trim()))
-        .map(|(i, h)| (i, h.trim().to_owned()))
-        .collect();
+    let columns = Columns::new(path, header, EXPECTED);
+    let (subject, sequence) = (columns.required("subject")?, columns.required("sequence")?);
+    let units = columns.units();
     if units.is_empty() {
         return Err(DatasetError::MissingColumn {
             path: path.to_owned(),
@@ -93,14 +80,7 @@ fn read_table(path: &Path) -> Result<Table, DatasetError> {
         };
         let record = record.map_err(|e| bad(e.to_string()))?;
         let field = |i: usize| record.get(i).map(str::trim).unwrap_or("");
-        let values = units
-            .iter()
-            .map(|(i, name)| match field(*i) {
-                "0" => Ok(0),
-                "1" => Ok(1),
-                other => Err(bad(format!("{name} is `{other}`, expected 0 or 1"))),
-            })
-            .collect::<Result<Vec<u8>, _>>()?;
+        let values = unit_values(&record, &units, path, line)?;
         let key = (
             field(subject).to_owned(),
             normalise_sequence(field(sequence)),
@@ -111,12 +91,6 @@ fn read_table(path: &Path) -> Result<Table, DatasetError> {
         rows.insert(key, values);
     }
     Ok((units.into_iter().map(|(_, name)| name).collect(), rows))
-}
-
-/// `AU` followed by digits.
-pub(crate) fn is_unit_name(name: &str) -> bool {
-    name.strip_prefix("AU")
-        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]

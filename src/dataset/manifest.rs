@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::columns::{unit_values, Columns};
 use super::folder::{class_order, read_gray};
 use super::{class_index, ActionUnits, Dataset, DatasetError};
 
@@ -27,23 +28,9 @@ pub fn load(file: &Path, classes: Option<&[String]>, size: usize) -> Result<Data
         .headers()
         .map_err(|e| DatasetError::io(file, e))?
         .clone();
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| DatasetError::MissingColumn {
-                path: file.to_owned(),
-                column: name.to_owned(),
-                expected: EXPECTED,
-            })
-    };
-    let (path_column, label_column) = (column("path")?, column("label")?);
-    let units: Vec<(usize, String)> = header
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| super::ckplus::is_unit_name(h.trim()))
-        .map(|(i, h)| (i, h.trim().to_owned()))
-        .collect();
+    let columns = Columns::new(file, header, EXPECTED);
+    let (path_column, label_column) = (columns.required("path")?, columns.required("label")?);
+    let units = columns.units();
     let mut rows = Vec::new();
     for (n, record) in reader.records().enumerate() {
         let line = n as u64 + 2;
@@ -58,14 +45,7 @@ pub fn load(file: &Path, classes: Option<&[String]>, size: usize) -> Result<Data
         if image.is_empty() || label.is_empty() {
             return Err(bad("empty path or label".to_owned()));
         }
-        let present = units
-            .iter()
-            .map(|(i, name)| match field(*i) {
-                "0" => Ok(0u8),
-                "1" => Ok(1u8),
-                other => Err(bad(format!("{name} is `{other}`, expected 0 or 1"))),
-            })
-            .collect::<Result<Vec<u8>, _>>()?;
+        let present = unit_values(&record, &units, file, line)?;
         rows.push((image.to_owned(), label.to_owned(), present));
     }
     if rows.is_empty() {

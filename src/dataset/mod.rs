@@ -2,6 +2,7 @@
 //! image folders, the Kaggle `fer2013.csv` file, and FER+ votes joined on the image name.
 
 pub mod ckplus;
+pub mod columns;
 pub mod fer_csv;
 pub mod ferplus;
 pub mod folder;
