@@ -2,9 +2,12 @@
 //! keeps the best epoch on the validation split, checkpoints every epoch for `--resume`, writes
 //! the learning curves, and exports the best weights as an ONNX model with its metadata.
 
+mod batches;
 pub mod checkpoint;
+mod evaluation;
 pub mod folds;
 pub mod net;
+mod units;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,21 +15,22 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::activation::{log_sigmoid, log_softmax, sigmoid};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array4;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::au_metrics::AuCounts;
-use crate::augment::{augment, AugmentConfig};
+use crate::augment::AugmentConfig;
 use crate::dataset::ferplus::{self, LabelMode};
-use crate::dataset::{ActionUnits, DataSource, Dataset};
-use crate::metrics::ConfusionMatrix;
+use crate::dataset::{DataSource, Dataset};
 use crate::model_meta::{Head, HeadKind, ModelMeta, Preprocess, Provenance, Views};
+use batches::{argmax_rows, fill_batch, plain_batch};
 use checkpoint::{Checkpoint, EpochRecord, RunSignature};
+pub use evaluation::{evaluate_net, Evaluation};
 use net::{EmotionNet, NetConfig};
+use units::{unit_loss, unit_positive_weights};
 
 /// How the validation split is obtained.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,10 +105,6 @@ const WARMUP_EPOCHS: f64 = 1.0;
 const FINAL_LR_FRACTION: f64 = 0.02;
 /// Probability at or above which an action unit counts as present.
 pub const UNIT_THRESHOLD: f32 = 0.5;
-/// Largest weight of a unit's positive examples in the loss.
-const MAX_UNIT_WEIGHT: f32 = 10.0;
-/// Images per forward pass when validating (no gradients, so larger than training batches).
-const EVAL_BATCH: usize = 256;
 /// Validation images used to check that ONNX Runtime reproduces the network.
 const EXPORT_CHECK_IMAGES: usize = 32;
 
@@ -474,169 +474,6 @@ fn learning_rate(
     let progress = (step - warmup) as f64 / (total_steps - warmup).max(1) as f64;
     let floor = peak * FINAL_LR_FRACTION;
     floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
-}
-
-/// Augments, normalises and labels the images of `batch` into the reused buffers.
-fn fill_batch(
-    data: &Dataset,
-    batch: &[usize],
-    config: &TrainConfig,
-    preprocess: &Preprocess,
-    rng: &mut impl rand::Rng,
-    input: &mut [f32],
-    targets: &mut [f32],
-) {
-    let area = config.size * config.size;
-    let classes = data.classes.len();
-    let smooth = config.label_smoothing;
-    for (slot, &index) in batch.iter().enumerate() {
-        let pixels = &mut input[slot * area..(slot + 1) * area];
-        augment(data.image(index), config.size, &config.augment, rng, pixels);
-        normalise(pixels, preprocess);
-        let target = &mut targets[slot * classes..(slot + 1) * classes];
-        data.target(index, target);
-        for t in target.iter_mut() {
-            *t = *t * (1.0 - smooth) + smooth / classes as f32;
-        }
-    }
-}
-
-/// In place: 0..=255 pixel values to the network's normalised input.
-fn normalise(pixels: &mut [f32], preprocess: &Preprocess) {
-    let (scale, mean, std) = (preprocess.scale, preprocess.mean[0], preprocess.std[0]);
-    for p in pixels {
-        *p = (*p * scale - mean) / std;
-    }
-}
-
-/// Normalised images `[n, 1, size, size]` for `indices`, un-augmented.
-fn plain_batch(
-    data: &Dataset,
-    indices: &[usize],
-    preprocess: &Preprocess,
-    size: usize,
-) -> Vec<f32> {
-    let mut out = Vec::with_capacity(indices.len() * size * size);
-    for &i in indices {
-        let start = out.len();
-        out.extend(data.image(i).iter().map(|&p| f32::from(p)));
-        normalise(&mut out[start..], preprocess);
-    }
-    out
-}
-
-fn argmax_rows(indices: Tensor<2, Int>) -> Result<Vec<usize>> {
-    let values = indices
-        .into_data()
-        .convert::<i64>()
-        .try_to_vec::<i64>()
-        .map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
-    Ok(values
-        .into_iter()
-        .map(|v| usize::try_from(v).unwrap_or(0))
-        .collect())
-}
-
-/// What a network does on a labelled dataset.
-pub struct Evaluation {
-    /// Mean cross-entropy of the hard labels.
-    pub loss: f64,
-    /// Emotion predictions against labels.
-    pub confusion: ConfusionMatrix,
-    /// Action-unit decisions at [`UNIT_THRESHOLD`], when the network and the data have units.
-    pub units: Option<AuCounts>,
-}
-
-/// Runs a network in validation mode over `data`.
-///
-/// # Errors
-/// When the network's outputs cannot be read.
-pub fn evaluate_net(
-    model: &EmotionNet,
-    data: &Dataset,
-    preprocess: &Preprocess,
-    size: usize,
-) -> Result<Evaluation> {
-    let device = Device::flex();
-    let mut loss_sum = 0.0f64;
-    let mut confusion = ConfusionMatrix::new(data.classes.len());
-    let mut units = data.aus.as_ref().map(|aus| AuCounts::new(&aus.names));
-    let indices: Vec<usize> = (0..data.len()).collect();
-    for chunk in indices.chunks(EVAL_BATCH) {
-        let n = chunk.len();
-        let x = Tensor::<4>::from_data(
-            TensorData::new(
-                plain_batch(data, chunk, preprocess, size),
-                [n, 1, size, size],
-            ),
-            &device,
-        );
-        let (logits, unit_logits) = model.forward_heads(x);
-        let log_probs = log_softmax(logits.clone(), 1)
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
-        let classes = data.classes.len();
-        for (row, &i) in chunk.iter().enumerate() {
-            loss_sum -= f64::from(log_probs[row * classes + data.labels[i]]);
-        }
-        for (&i, predicted) in chunk.iter().zip(argmax_rows(logits.argmax(1))?) {
-            confusion.add(data.labels[i], predicted);
-        }
-        if let (Some(counts), Some(aus), Some(z)) = (units.as_mut(), &data.aus, unit_logits) {
-            let probs = sigmoid(z)
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("reading unit logits: {e:?}"))?;
-            let width = aus.names.len();
-            for (&i, row) in chunk.iter().zip(probs.chunks(width)) {
-                counts.add(aus.of(i), row, UNIT_THRESHOLD);
-            }
-        }
-    }
-    Ok(Evaluation {
-        loss: loss_sum / data.len().max(1) as f64,
-        confusion,
-        units: units.filter(|_| model.has_units()),
-    })
-}
-
-/// Weight of each unit's positive examples in its loss, `negatives / positives` capped at
-/// [`MAX_UNIT_WEIGHT`], so that rare units are not learnt as "never".
-fn unit_positive_weights(aus: &ActionUnits) -> Vec<f32> {
-    let units = aus.names.len();
-    let images = aus.present.len() / units.max(1);
-    (0..units)
-        .map(|u| {
-            let positives = (0..images).filter(|&i| aus.of(i)[u] == 1).count();
-            let negatives = images - positives;
-            (negatives as f32 / positives.max(1) as f32).clamp(1.0, MAX_UNIT_WEIGHT)
-        })
-        .collect()
-}
-
-/// Binary cross-entropy of the unit logits `z` (`[n, units]`) against the batch's units, with
-/// positives weighted per unit; the mean over images and units.
-fn unit_loss(
-    z: Tensor<2>,
-    aus: &ActionUnits,
-    batch: &[usize],
-    positive_weights: &[f32],
-    device: &Device,
-) -> Tensor<1> {
-    let (n, units) = (batch.len(), aus.names.len());
-    let truth: Vec<f32> = batch
-        .iter()
-        .flat_map(|&i| aus.of(i).iter().map(|&v| f32::from(v)))
-        .collect();
-    let weights: Vec<f32> = (0..n)
-        .flat_map(|_| positive_weights.iter().copied())
-        .collect();
-    let y = Tensor::<2>::from_data(TensorData::new(truth, [n, units]), device);
-    let w = Tensor::<2>::from_data(TensorData::new(weights, [n, units]), device);
-    let present = y.clone() * w * log_sigmoid(z.clone());
-    let absent = (y.ones_like() - y) * log_sigmoid(z.neg());
-    (present + absent).mean().neg()
 }
 
 fn epoch_progress(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
