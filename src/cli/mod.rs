@@ -36,9 +36,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train the emotion CNN on labelled face images and export it as ONNX with its metadata.
+    /// Train the emotion CNN (optionally with an action-unit head) on labelled face images and
+    /// export it as ONNX with its metadata, or cross-validate it with --folds.
     Train(TrainArgs),
-    /// Measure a model on labelled face images: accuracy, per-class scores, confusion matrix.
+    /// Measure a model on labelled face images: accuracy, per-class and per-view scores,
+    /// confusion matrix, action units, and scores per group of people.
     Evaluate(EvaluateArgs),
     /// Annotate videos: a box, emotion label and confidence on every face, plus per-face data.
     Annotate(annotate::AnnotateArgs),
