@@ -71,7 +71,7 @@ impl Placement {
     /// The line to show when `auto` fell back to the CPU.
     pub fn note(&self) -> Option<String> {
         self.fallback.as_ref().map(|reason| {
-            format!("note: no GPU provider could be used ({reason}); running on the CPU")
+            format!("note: running on the CPU; ONNX Runtime cannot use CUDA here ({reason})")
         })
     }
 }
