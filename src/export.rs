@@ -30,12 +30,12 @@ pub enum ExportError {
     #[error("ONNX Runtime's logits differ from the trained network's by {0:e} (> {MAX_LOGIT_DIFFERENCE:e}); the export is wrong")]
     Mismatch(f32),
     /// The file cannot be written.
-    #[error("cannot write {path}: {source}; choose a writable output path with -o")]
+    #[error("cannot write {path}: {error}; choose a writable output path with -o")]
     Write {
         /// The path that failed.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -151,9 +151,9 @@ pub fn export_onnx(
 /// # Errors
 /// [`ExportError::Write`] naming the path.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let failed = |source| ExportError::Write {
+    let failed = |error| ExportError::Write {
         path: path.to_owned(),
-        source,
+        error,
     };
     crate::util::write_atomically(path, |out| out.write_all(bytes)).map_err(failed)
 }

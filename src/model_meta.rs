@@ -101,12 +101,12 @@ pub enum MetaError {
     #[error("the model has no `{0}` metadata: it was not exported by `emolens train` (see README, Models)")]
     Missing(&'static str),
     /// A key holds JSON that does not parse into the expected shape.
-    #[error("metadata `{key}` is not valid: {source}")]
+    #[error("metadata `{key}` is not valid: {error}")]
     Json {
         /// The metadata key.
         key: &'static str,
         /// The parse error.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// The metadata parses but contradicts itself.
     #[error("metadata is inconsistent: {0}")]
@@ -123,7 +123,7 @@ impl ModelMeta {
             key: &'static str,
             text: &str,
         ) -> Result<T, MetaError> {
-            serde_json::from_str(text).map_err(|source| MetaError::Json { key, source })
+            serde_json::from_str(text).map_err(|error| MetaError::Json { key, error })
         }
         let preprocess: Preprocess = parse(
             KEY_PREPROCESS,

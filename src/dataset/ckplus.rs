@@ -53,7 +53,10 @@ type Table = (Vec<String>, HashMap<(String, String), Vec<u8>>);
 
 fn read_table(path: &Path) -> Result<Table, DatasetError> {
     if !path.is_file() {
-        return Err(DatasetError::NotFound(path.to_owned()));
+        return Err(DatasetError::io(
+            path,
+            format!("not found; give the {EXPECTED}"),
+        ));
     }
     let mut reader = csv::Reader::from_path(path).map_err(|e| DatasetError::io(path, e))?;
     let header = reader

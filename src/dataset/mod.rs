@@ -75,23 +75,23 @@ pub enum DatasetError {
         example: String,
     },
     /// An I/O or CSV-level failure.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// The underlying error.
-        source: Box<dyn std::error::Error + Send + Sync>,
+        error: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
 impl DatasetError {
     pub(crate) fn io(
         path: &Path,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+        error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
         Self::Io {
             path: path.to_owned(),
-            source: source.into(),
+            error: error.into(),
         }
     }
 }

@@ -91,12 +91,12 @@ pub enum GroupsError {
         image: String,
     },
     /// An I/O or CSV-level failure.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The CSV file.
         path: PathBuf,
         /// The underlying error.
-        source: csv::Error,
+        error: csv::Error,
     },
 }
 
@@ -408,7 +408,7 @@ fn row_error(file: &Path, error: csv::Error) -> GroupsError {
         },
         _ => GroupsError::Io {
             path: file.to_owned(),
-            source: error,
+            error,
         },
     }
 }

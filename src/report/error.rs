@@ -7,12 +7,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// The records file could not be opened or read.
-    #[error("could not read {}: {source}; check that the file exists and is readable", path.display())]
+    #[error("could not read {}: {error}; check that the file exists and is readable", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        error: io::Error,
     },
     /// A line is not JSON at all.
     #[error(
@@ -77,13 +77,13 @@ pub enum ReportError {
     },
     /// An output file could not be written.
     #[error(
-        "could not write {}: {source}; check that the folder is writable and the disk has room",
+        "could not write {}: {error}; check that the folder is writable and the disk has room",
         path.display()
     )]
     Write {
         /// The file (or folder) being written.
         path: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        error: io::Error,
     },
 }

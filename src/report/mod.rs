@@ -392,9 +392,9 @@ fn flatten_views(views: &Views) -> Vec<ViewGroup> {
 /// Writes `class.csv`, `tracks.csv` and `report.html` into `dir`, creating it if
 /// missing. Each file is written as `NAME.partial` and renamed when complete.
 pub fn write_report(report: &Report, dir: &Path) -> Result<ReportFiles, ReportError> {
-    fs::create_dir_all(dir).map_err(|source| ReportError::Write {
+    fs::create_dir_all(dir).map_err(|error| ReportError::Write {
         path: dir.to_path_buf(),
-        source,
+        error,
     })?;
     let files = ReportFiles {
         class_csv: dir.join("class.csv"),
@@ -417,9 +417,9 @@ fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> Result<(), ReportError> {
-    crate::util::write_atomically(path, write).map_err(|source| ReportError::Write {
+    crate::util::write_atomically(path, write).map_err(|error| ReportError::Write {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 

@@ -80,9 +80,9 @@ impl<'de> Visitor<'de> for OrderedProbsVisitor {
 
 /// Reads every face record of a JSON Lines file.
 pub fn read_records(path: &Path) -> Result<Vec<FaceRecord>, ReportError> {
-    let file = File::open(path).map_err(|source| ReportError::Read {
+    let file = File::open(path).map_err(|error| ReportError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse_records(BufReader::new(file), path)
 }
@@ -96,9 +96,9 @@ pub fn parse_records(reader: impl BufRead, name: &Path) -> Result<Vec<FaceRecord
     let mut first_line = 0;
     for (index, line) in reader.lines().enumerate() {
         let line_number = index + 1;
-        let line = line.map_err(|source| ReportError::Read {
+        let line = line.map_err(|error| ReportError::Read {
             path: name.to_path_buf(),
-            source,
+            error,
         })?;
         if line.trim().is_empty() {
             continue;
