@@ -286,16 +286,9 @@ impl Classifier {
         &mut self,
         input: ArrayView4<'_, f32>,
     ) -> Result<Array2<f32>, ClassifierError> {
-        let index = self
-            .meta
-            .heads
-            .iter()
-            .position(|h| h.kind == HeadKind::Softmax)
-            .ok_or(MetaError::Invalid("no softmax (emotion) head".into()))?;
+        let index = self.emotion_index()?;
         let mut logits = self.logits(input)?.swap_remove(index);
-        for mut row in logits.axis_iter_mut(Axis(0)) {
-            softmax_in_place(row.as_slice_mut().unwrap_or(&mut []));
-        }
+        softmax_rows(&mut logits);
         Ok(logits)
     }
 
@@ -313,7 +306,7 @@ impl Classifier {
     }
 
     /// Emotion probabilities followed, for a model with an action-unit head, by the unit
-    /// probabilities: `[batch, emotions + units]` for a normalised batch.
+    /// probabilities: `[batch, emotions + units]` for a normalised batch (one run of the model).
     ///
     /// # Errors
     /// As [`Classifier::logits`].
@@ -321,19 +314,37 @@ impl Classifier {
         &mut self,
         input: ArrayView4<'_, f32>,
     ) -> Result<Array2<f32>, ClassifierError> {
-        let emotions = self.emotion_probs(input.view())?;
-        let Some(units_at) = self
+        let emotion_at = self.emotion_index()?;
+        let units_at = self
             .meta
             .heads
             .iter()
-            .position(|h| h.kind == HeadKind::Sigmoid)
-        else {
+            .position(|h| h.kind == HeadKind::Sigmoid);
+        let logits = self.logits(input)?;
+        let mut emotions = logits[emotion_at].clone();
+        softmax_rows(&mut emotions);
+        let Some(units_at) = units_at else {
             return Ok(emotions);
         };
-        let mut units = self.logits(input)?.swap_remove(units_at);
-        units.mapv_inplace(|z| 1.0 / (1.0 + (-z).exp()));
+        let units = logits[units_at].mapv(|z| 1.0 / (1.0 + (-z).exp()));
         ndarray::concatenate(Axis(1), &[emotions.view(), units.view()])
             .map_err(|e| ClassifierError::Shape(e.to_string()))
+    }
+
+    /// Index of the emotion (first softmax) head.
+    fn emotion_index(&self) -> Result<usize, MetaError> {
+        self.meta
+            .heads
+            .iter()
+            .position(|h| h.kind == HeadKind::Softmax)
+            .ok_or(MetaError::Invalid("no softmax (emotion) head".into()))
+    }
+}
+
+/// Replaces each row of logits by its softmax probabilities.
+fn softmax_rows(logits: &mut Array2<f32>) {
+    for mut row in logits.axis_iter_mut(Axis(0)) {
+        softmax_in_place(row.as_slice_mut().unwrap_or(&mut []));
     }
 }
 

@@ -96,12 +96,15 @@ impl Overlay {
         let caption = captions.of(face);
         let colour = label_colour(&caption.label, caption.index);
         let pad = style.thickness + 2;
-        let tag = |text: String, x: i32, y: i32| -> opencv::Result<TextTag> {
+        // A tag at `x` whose top is `top(tag height)`.
+        let tag = |text: String, x: i32, top: &dyn Fn(i32) -> i32| -> opencv::Result<TextTag> {
             let mut baseline = 0;
             let size =
                 imgproc::get_text_size(&text, FONT, style.scale, style.thickness, &mut baseline)?;
+            let height = size.height + 2 * pad;
+            let y = top(height);
             Ok(TextTag {
-                rect: Rect::new(x, y, size.width + 2 * pad, size.height + 2 * pad),
+                rect: Rect::new(x, y, size.width + 2 * pad, height),
                 origin: Point::new(x + pad, y + pad + size.height),
                 text,
             })
@@ -113,16 +116,24 @@ impl Overlay {
             caption.label,
             caption.confidence * 100.0
         );
-        let mut label_tag = tag(label, b.x, 0)?;
-        let above = b.y - label_tag.rect.height;
-        label_tag = tag(
-            label_tag.text,
-            b.x,
-            if above >= 0 { above } else { b.y + b.height },
-        )?;
+        // Above the box, or below it when there is no room above.
+        let above = |height: i32| {
+            if b.y - height >= 0 {
+                b.y - height
+            } else {
+                b.y + b.height
+            }
+        };
+        let label_tag = tag(label, b.x, &above)?;
+        // Under the box, and under the label tag when that went there too.
+        let units_top = (b.y + b.height).max(if label_tag.rect.y > b.y {
+            label_tag.rect.y + label_tag.rect.height
+        } else {
+            0
+        });
         let mut tags = vec![label_tag];
         if let Some(units) = caption.units {
-            tags.push(tag(units, b.x, b.y + b.height)?);
+            tags.push(tag(units, b.x, &|_| units_top)?);
         }
         let ink = if colour[0] + colour[1] + colour[2] > 450.0 {
             0.0
