@@ -74,6 +74,9 @@ pub struct Provenance {
     pub val_accuracy: f64,
     /// Architecture name.
     pub architecture: String,
+    /// Weights file the convolution layers started from (`train --init`); none: from scratch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<String>,
     /// UTC date of the export, `YYYY-MM-DD`.
     pub date: String,
     /// Any further measured figures (test metrics added after evaluation).

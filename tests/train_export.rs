@@ -26,6 +26,7 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
         output: out.path().join("tiny.onnx"),
         checkpoint_dir: out.path().join("tiny.ckpt"),
         resume: false,
+        init: None,
         epochs: 2,
         batch_size: 16,
         learning_rate: 1e-3,
@@ -193,13 +194,16 @@ fn multitask_model_exports_both_heads_and_annotate_writes_action_units() -> anyh
         .arg(&table)
         .arg("--views")
         .arg(&views)
+        .arg("--init")
+        .arg(crate::util::repo_file("models/emolens-fer2013.bpk"))
         .arg("-o")
         .arg(&model)
         .output()?;
+    let log = String::from_utf8_lossy(&trained.stderr);
+    assert!(trained.status.success(), "{log}");
     assert!(
-        trained.status.success(),
-        "{}",
-        String::from_utf8_lossy(&trained.stderr)
+        log.contains("starting from the layers of"),
+        "the shipped FER2013 weights start the network: {log}"
     );
 
     // Both heads are in the metadata; evaluate scores the units against the table.

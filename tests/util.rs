@@ -42,12 +42,15 @@ pub fn fer_subset(split: &str, per_class: usize) -> tempfile::TempDir {
 
 /// The shipped default model; panics when it is not in the repository.
 pub fn default_model() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(emolens::util::DEFAULT_MODEL_FILE);
+    repo_file(&format!("models/{}", emolens::util::DEFAULT_MODEL_FILE))
+}
+
+/// A file committed in the repository; panics when it is missing.
+pub fn repo_file(relative: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
     assert!(
         path.is_file(),
-        "{} is missing: the default model must be committed",
+        "{} is missing: it must be committed",
         path.display()
     );
     path

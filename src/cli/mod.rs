@@ -64,7 +64,8 @@ pub struct TrainArgs {
     /// Training images: a folder ROOT/<class>/*.png|jpg, or fer2013.csv[#Usage] (e.g. fer2013.csv#Training).
     #[arg(long, value_name = "DIR|CSV", help_heading = "Data")]
     pub data: String,
-    /// Validation images (folder or CSV[#Usage]), or a fraction 0..1 of --data split off per class.
+    /// Validation images (folder or CSV[#Usage]), or a fraction 0..1 of --data split off: whole
+    /// subjects when the file names say who is in them (CK+), else a share of every class.
     #[arg(long, value_name = "DIR|CSV|FRACTION", help_heading = "Data")]
     pub val: String,
     /// Output model file (.onnx); written only when training and the export check succeed.
@@ -120,6 +121,15 @@ pub struct TrainArgs {
     /// Continue the run saved in the checkpoint folder.
     #[arg(long, help_heading = "Run")]
     pub resume: bool,
+    /// Start the convolution and hidden layers from another training's weights (its
+    /// MODEL.ckpt/best.bpk, e.g. the shipped models/emolens-fer2013.bpk); the heads start fresh.
+    #[arg(
+        long,
+        value_name = "WEIGHTS.bpk",
+        conflicts_with = "resume",
+        help_heading = "Training"
+    )]
+    pub init: Option<PathBuf>,
     /// Stop each epoch after N steps (quick trial runs).
     #[arg(long, value_name = "N", help_heading = "Run")]
     pub max_steps: Option<usize>,
@@ -346,6 +356,7 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
         output: args.output,
         checkpoint_dir,
         resume: args.resume,
+        init: args.init,
         epochs: args.epochs,
         batch_size: args.batch,
         learning_rate: args.lr,

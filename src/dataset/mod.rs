@@ -212,6 +212,25 @@ impl Dataset {
         out
     }
 
+    /// Splits off about `fraction` of the images as a validation set, reproducibly for a given
+    /// `seed`: whole subjects when every file name says who is in it (CK+, whose near-identical
+    /// frames of one sequence would otherwise sit on both sides), else a share of every class
+    /// ([`Self::split_stratified`]). Returns `(train, validation)`.
+    pub fn split_validation(&self, fraction: f64, seed: u64) -> (Self, Self) {
+        let subjects: Option<Vec<&str>> = self
+            .sources
+            .iter()
+            .map(|s| subjects::ckplus_subject(s))
+            .collect();
+        let Some(subjects) = subjects else {
+            return self.split_stratified(fraction, seed);
+        };
+        let known: Vec<Option<&str>> = subjects.into_iter().map(Some).collect();
+        let picked = subjects::subject_holdout(&known, fraction, seed);
+        let (val, train): (Vec<usize>, Vec<usize>) = (0..self.len()).partition(|&i| picked[i]);
+        (self.subset(&train), self.subset(&val))
+    }
+
     /// Splits off `fraction` of every class (at least one image of a class with two or more)
     /// as a validation set, reproducibly for a given `seed`. Returns `(train, validation)`.
     pub fn split_stratified(&self, fraction: f64, seed: u64) -> (Self, Self) {
@@ -393,6 +412,33 @@ mod tests {
         assert_eq!(all, expected);
         // Same seed, same split.
         assert_eq!(data.split_stratified(0.2, 7).1.sources, val.sources);
+    }
+
+    #[test]
+    fn validation_split_keeps_a_subject_on_one_side() {
+        let mut data = Dataset::new(vec!["a".into(), "b".into()], 2);
+        for subject in 0..20u8 {
+            for frame in 0..3u8 {
+                let name = format!("ck/a/S{subject:03}_001_{frame:08}.png");
+                data.push(&[subject; 4], usize::from(subject % 2), name);
+            }
+        }
+        let (train, val) = data.split_validation(0.2, 5);
+        assert_eq!(val.len(), 12, "4 of 20 subjects");
+        assert_eq!(train.len() + val.len(), data.len());
+        let subjects = |d: &Dataset| -> std::collections::BTreeSet<String> {
+            d.sources
+                .iter()
+                .filter_map(|s| subjects::ckplus_subject(s).map(str::to_owned))
+                .collect()
+        };
+        assert!(subjects(&train).is_disjoint(&subjects(&val)));
+        // Without subjects in the names it is the stratified split.
+        let plain = toy();
+        assert_eq!(
+            plain.split_validation(0.2, 7).1.sources,
+            plain.split_stratified(0.2, 7).1.sources
+        );
     }
 
     #[test]

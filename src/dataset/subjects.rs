@@ -28,17 +28,7 @@ pub fn ckplus_sequence(source: &str) -> Option<(&str, &str)> {
 /// about equal. Returns the fold of each image.
 pub fn subject_folds(subjects: &[Option<&str>], k: usize, seed: u64) -> Vec<usize> {
     let k = k.max(1);
-    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    let mut loners = Vec::new();
-    for (image, subject) in subjects.iter().enumerate() {
-        match subject {
-            Some(s) => members.entry(s).or_default().push(image),
-            None => loners.push(vec![image]),
-        }
-    }
-    let mut groups: Vec<Vec<usize>> = members.into_values().chain(loners).collect();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    groups.shuffle(&mut rng);
+    let mut groups = shuffled_subjects(subjects, seed);
     // Stable: equal sizes keep their shuffled order.
     groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
     let mut fold_of = vec![0; subjects.len()];
@@ -51,6 +41,42 @@ pub fn subject_folds(subjects: &[Option<&str>], k: usize, seed: u64) -> Vec<usiz
         }
     }
     fold_of
+}
+
+/// Picks whole subjects, in a seeded random order, until about `fraction` of the images are
+/// picked (at least one subject, never all of them when there are two or more). Images whose
+/// subject is unknown count as subjects of their own. Returns whether each image is picked.
+pub fn subject_holdout(subjects: &[Option<&str>], fraction: f64, seed: u64) -> Vec<bool> {
+    let groups = shuffled_subjects(subjects, seed);
+    let wanted = (subjects.len() as f64 * fraction).round() as usize;
+    let most_groups = groups.len().saturating_sub(1).max(1);
+    let mut picked = vec![false; subjects.len()];
+    let mut taken = 0;
+    for group in groups.iter().take(most_groups) {
+        if taken > 0 && taken + group.len() / 2 >= wanted {
+            break;
+        }
+        taken += group.len();
+        for &image in group {
+            picked[image] = true;
+        }
+    }
+    picked
+}
+
+/// The images of each subject (an image of unknown subject alone), in a seeded random order.
+fn shuffled_subjects(subjects: &[Option<&str>], seed: u64) -> Vec<Vec<usize>> {
+    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut loners = Vec::new();
+    for (image, subject) in subjects.iter().enumerate() {
+        match subject {
+            Some(s) => members.entry(s).or_default().push(image),
+            None => loners.push(vec![image]),
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = members.into_values().chain(loners).collect();
+    groups.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    groups
 }
 
 #[cfg(test)]
@@ -94,5 +120,31 @@ mod tests {
             "balanced: {sizes:?}"
         );
         assert_eq!(folds, subject_folds(&subjects, 5, 7), "reproducible");
+    }
+
+    #[test]
+    fn holdout_takes_whole_subjects_near_the_fraction() {
+        let names: Vec<String> = (0..30)
+            .flat_map(|s| (0..3).map(move |f| format!("S{s:03}_001_{f:08}.png")))
+            .collect();
+        let subjects: Vec<Option<&str>> = names.iter().map(|n| ckplus_subject(n)).collect();
+        let picked = subject_holdout(&subjects, 0.1, 3);
+        assert_eq!(picked.iter().filter(|&&p| p).count(), 9, "3 of 30 subjects");
+        for frames in picked.chunks(3) {
+            assert!(frames.iter().all(|&p| p == frames[0]), "a subject is split");
+        }
+        assert_eq!(picked, subject_holdout(&subjects, 0.1, 3), "reproducible");
+        let one = [Some("S001"), Some("S001")];
+        assert_eq!(
+            subject_holdout(&one, 0.5, 1),
+            [true, true],
+            "at least one subject"
+        );
+        let two = [Some("S001"), Some("S002")];
+        assert_eq!(
+            subject_holdout(&two, 0.9, 1).iter().filter(|&&p| p).count(),
+            1,
+            "never every subject"
+        );
     }
 }

@@ -111,7 +111,7 @@ pub fn run(config: &TrainConfig, k: usize, report_path: &Path) -> Result<FoldsRe
         let test_idx: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] == fold).collect();
         let rest_idx: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] != fold).collect();
         let (test, rest) = (data.subset(&test_idx), data.subset(&rest_idx));
-        let (train, val) = rest.split_stratified(val_fraction, config.seed);
+        let (train, val) = rest.split_validation(val_fraction, config.seed);
         let mut fold_config = config.clone();
         fold_config.checkpoint_dir = config.checkpoint_dir.join(format!("fold-{}", fold + 1));
         fold_config.resume = false;

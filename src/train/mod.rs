@@ -37,7 +37,8 @@ use units::{unit_loss, unit_positive_weights};
 pub enum Validation {
     /// A separate dataset (folder or CSV).
     Source(DataSource),
-    /// A stratified fraction of the training data, split with the run's seed.
+    /// A fraction of the training data split off with the run's seed: whole subjects when they
+    /// are known, else stratified by class.
     Fraction(f64),
 }
 
@@ -71,6 +72,9 @@ pub struct TrainConfig {
     pub checkpoint_dir: PathBuf,
     /// Continue from the checkpoint folder.
     pub resume: bool,
+    /// Weights file of another training whose convolution and hidden layers the network
+    /// starts from (transfer learning); the heads start fresh.
+    pub init: Option<PathBuf>,
     /// Epochs in total (including those done before a resume).
     pub epochs: usize,
     /// Images per optimisation step.
@@ -223,6 +227,10 @@ pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitte
         );
         state
     } else {
+        if let Some(weights) = &config.init {
+            model = model.with_trunk_from(weights)?;
+            eprintln!("starting from the layers of {}", weights.display());
+        }
         Checkpoint::new(signature)
     };
 
@@ -372,7 +380,7 @@ fn load_splits(config: &TrainConfig) -> Result<(Dataset, Dataset)> {
             .load(Some(&train.classes), config.size)
             .with_context(|| format!("loading validation data {source}"))?,
         Validation::Fraction(fraction) => {
-            let (rest, val) = train.split_stratified(*fraction, config.seed);
+            let (rest, val) = train.split_validation(*fraction, config.seed);
             train = rest;
             val
         }
@@ -520,6 +528,7 @@ fn export_best(
             best_epoch: state.best_epoch,
             val_accuracy: state.best_val_accuracy,
             architecture: net::ARCHITECTURE.to_owned(),
+            init: config.init.as_ref().map(|p| p.display().to_string()),
             date: crate::util::utc_date(),
             metrics: Default::default(),
         }),

@@ -3,12 +3,16 @@
 //! two-layer classifier. 48x48 input gives a 3x3x256 feature map. With action units, a second
 //! output layer on the same hidden layer gives one logit per unit (multi-task learning).
 
+use std::path::Path;
+
+use anyhow::{Context, Result};
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
 };
+use burn::store::ModuleRecord;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -122,6 +126,40 @@ impl EmotionNet {
         self.action_units.is_some()
     }
 
+    /// The network with its convolution blocks and hidden layer (the trunk) taken from the
+    /// weights file of another training (`MODEL.ckpt/best.bpk`), e.g. the FER2013 network's,
+    /// and its own freshly initialised heads: transfer learning for small datasets. The file's
+    /// heads are left out, so its classes may differ.
+    ///
+    /// # Errors
+    /// When the file cannot be read or its trunk does not have this network's shape.
+    pub fn with_trunk_from(self, weights: &Path) -> Result<Self> {
+        let record = ModuleRecord::load(weights)
+            .with_context(|| format!("cannot read network weights from {}", weights.display()))?;
+        let Self {
+            blocks,
+            dropout,
+            hidden,
+            output,
+            action_units,
+        } = self;
+        let trunk = Trunk { blocks, hidden }
+            .try_load_record(record.allow_unused(true))
+            .with_context(|| {
+                format!(
+                    "{} does not hold this network's layers (an `emolens train` weights file of the same image size is needed)",
+                    weights.display()
+                )
+            })?;
+        Ok(Self {
+            blocks: trunk.blocks,
+            dropout,
+            hidden: trunk.hidden,
+            output,
+            action_units,
+        })
+    }
+
     /// The hidden layer after ReLU and dropout, shared by the heads.
     fn hidden_layer(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;
@@ -133,6 +171,14 @@ impl EmotionNet {
         let x = relu(self.hidden.forward(self.dropout.forward(x)));
         self.dropout.forward(x)
     }
+}
+
+/// The layers of [`EmotionNet`] below its heads, under the same names, so that a weights file
+/// of a whole network loads into it.
+#[derive(Module, Debug)]
+struct Trunk {
+    blocks: Vec<ConvBlock>,
+    hidden: Linear,
 }
 
 /// The network for inference, with each BatchNorm folded into the convolution before it:
@@ -242,4 +288,78 @@ impl FusedNet {
 /// Whether `size` fits the network (the blocks halve it four times).
 pub fn supports_size(size: usize) -> bool {
     size >= DOWNSCALE && size.is_multiple_of(DOWNSCALE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(classes: usize, action_units: usize) -> NetConfig {
+        NetConfig {
+            channels: 1,
+            size: 48,
+            classes,
+            action_units,
+            dropout: 0.0,
+        }
+    }
+
+    fn first_filter(net: &EmotionNet) -> Vec<f32> {
+        net.blocks[0]
+            .conv1
+            .weight
+            .val()
+            .into_data()
+            .to_vec()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn trunk_comes_from_the_file_and_heads_stay_fresh() -> Result<()> {
+        let device = Device::flex();
+        let dir = tempfile::tempdir()?;
+        let weights = dir.path().join("fer.bpk");
+        let source = EmotionNet::new(&config(7, 0), &device);
+        let source_filter = first_filter(&source);
+        source.save_file(&weights)?;
+
+        let fresh = EmotionNet::new(&config(8, 23), &device);
+        let fresh_filter = first_filter(&fresh);
+        let started = fresh.with_trunk_from(&weights)?;
+        assert_eq!(first_filter(&started), source_filter);
+        assert_ne!(first_filter(&started), fresh_filter);
+        assert!(started.has_units());
+        let (logits, units) = started.forward_heads(Tensor::zeros([2, 1, 48, 48], &device));
+        assert_eq!(logits.dims(), [2, 8], "its own emotion head");
+        assert_eq!(units.map(|u| u.dims()), Some([2, 23]), "its own unit head");
+        Ok(())
+    }
+
+    #[test]
+    fn weights_of_another_shape_are_refused() -> Result<()> {
+        let device = Device::flex();
+        let dir = tempfile::tempdir()?;
+        let weights = dir.path().join("small.bpk");
+        EmotionNet::new(
+            &NetConfig {
+                size: 32,
+                ..config(7, 0)
+            },
+            &device,
+        )
+        .save_file(&weights)?;
+        let err = EmotionNet::new(&config(7, 0), &device)
+            .with_trunk_from(&weights)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(err.contains("does not hold this network's layers"), "{err}");
+        let missing = EmotionNet::new(&config(7, 0), &device)
+            .with_trunk_from(&dir.path().join("none.bpk"))
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(missing.contains("cannot read network weights"), "{missing}");
+        Ok(())
+    }
 }
