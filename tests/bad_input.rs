@@ -114,6 +114,31 @@ fn unwritable_output_fails_before_training() -> anyhow::Result<()> {
 }
 
 #[test]
+fn init_weights_that_cannot_serve_are_named() -> anyhow::Result<()> {
+    let data = fer_subset("Training", 2);
+    let out = tempfile::tempdir()?;
+    let model = out.path().join("m.onnx");
+    let with_init = |init: &std::path::Path| {
+        let mut args = train_args(
+            data.path().to_str().unwrap_or_default(),
+            "0.5",
+            model.to_str().unwrap_or_default(),
+        );
+        args.extend(["--init".to_owned(), init.display().to_string()]);
+        emolens().args(args).output()
+    };
+    let missing = out.path().join("no-such.bpk");
+    assert_clean_failure(&with_init(&missing)?, &["no-such.bpk", "not found"]);
+    let onnx = crate::util::default_model();
+    assert_clean_failure(
+        &with_init(&onnx)?,
+        &["emolens-fer2013.onnx", "an .onnx model cannot serve"],
+    );
+    assert!(!model.exists());
+    Ok(())
+}
+
+#[test]
 fn missing_onnx_runtime_says_how_to_get_it() -> anyhow::Result<()> {
     let data = fer_subset("PrivateTest", 1);
     let output = emolens()

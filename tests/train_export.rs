@@ -205,6 +205,11 @@ fn multitask_model_exports_both_heads_and_annotate_writes_action_units() -> anyh
         log.contains("starting from the layers of"),
         "the shipped FER2013 weights start the network: {log}"
     );
+    let described = crate::util::succeeded(&emolens()?.arg("inspect").arg(&model).output()?);
+    assert!(
+        described.contains("started from: ") && described.contains("emolens-fer2013.bpk"),
+        "the provenance names the starting weights: {described}"
+    );
 
     // Both heads are in the metadata; evaluate scores the units against the table.
     let json = dir.path().join("eval.json");

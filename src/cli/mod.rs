@@ -341,6 +341,12 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
         Err(_) => Validation::Source(DataSource::parse(&args.val)),
     };
     check_writable_output(&args.output, "onnx")?;
+    if let Some(init) = args.init.as_ref().filter(|p| !p.is_file()) {
+        bail!(
+            "{}: not found; give --init a weights file such as models/emolens-fer2013.bpk",
+            init.display()
+        );
+    }
     let checkpoint_dir = args
         .checkpoint_dir
         .unwrap_or_else(|| crate::train::default_checkpoint_dir(&args.output));

@@ -314,6 +314,9 @@ impl Display for Inspection {
                 writeln!(f, "  epochs: {} trained, best {}", p.epochs, p.best_epoch)?;
                 writeln!(f, "  validation accuracy: {:.4}", p.val_accuracy)?;
                 writeln!(f, "  architecture: {}", p.architecture)?;
+                if let Some(init) = &p.init {
+                    writeln!(f, "  started from: {init}")?;
+                }
                 writeln!(f, "  date: {}", p.date)?;
                 for (name, value) in &p.metrics {
                     writeln!(f, "  {name}: {value:.4}")?;

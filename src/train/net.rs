@@ -135,7 +135,12 @@ impl EmotionNet {
     /// When the file cannot be read or its trunk does not have this network's shape.
     pub fn with_trunk_from(self, weights: &Path) -> Result<Self> {
         let record = ModuleRecord::load(weights)
-            .with_context(|| format!("cannot read network weights from {}", weights.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot read {} as network weights; give a .bpk weights file of `emolens train` (an .onnx model cannot serve)",
+                    weights.display()
+                )
+            })?;
         let Self {
             blocks,
             dropout,
@@ -359,7 +364,7 @@ mod tests {
             .err()
             .map(|e| format!("{e:#}"))
             .unwrap_or_default();
-        assert!(missing.contains("cannot read network weights"), "{missing}");
+        assert!(missing.contains("as network weights"), "{missing}");
         Ok(())
     }
 }
