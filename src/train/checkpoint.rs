@@ -54,6 +54,10 @@ pub struct Checkpoint {
     pub epochs_done: usize,
     /// Best validation accuracy so far.
     pub best_val_accuracy: f64,
+    /// Validation loss of the best epoch: it breaks ties of accuracy, which a small validation
+    /// set reaches early (CK+ folds often score 100 % for many epochs while the loss still falls).
+    #[serde(default = "no_loss_yet")]
+    pub best_val_loss: f64,
     /// Epoch of the best validation accuracy (0 = none yet).
     pub best_epoch: usize,
     /// Epochs since the best one.
@@ -78,6 +82,7 @@ impl Checkpoint {
             signature,
             epochs_done: 0,
             best_val_accuracy: f64::NEG_INFINITY,
+            best_val_loss: no_loss_yet(),
             best_epoch: 0,
             epochs_without_improvement: 0,
             stopped_early: false,
@@ -100,12 +105,16 @@ impl Checkpoint {
         dir.join(BEST_FILE)
     }
 
-    /// Adds an epoch; returns whether it is the best so far. Sets `stopped_early` when `patience`
-    /// epochs in a row brought no improvement.
+    /// Adds an epoch; returns whether it is the best so far: a higher validation accuracy, or
+    /// the same with a lower validation loss. Sets `stopped_early` when `patience` epochs in a
+    /// row brought no improvement.
     pub fn record(&mut self, record: EpochRecord, patience: usize) -> bool {
-        let improved = record.val_accuracy > self.best_val_accuracy;
+        let improved = record.val_accuracy > self.best_val_accuracy
+            || (record.val_accuracy == self.best_val_accuracy
+                && record.val_loss < self.best_val_loss);
         if improved {
             self.best_val_accuracy = record.val_accuracy;
+            self.best_val_loss = record.val_loss;
             self.best_epoch = record.epoch;
             self.epochs_without_improvement = 0;
         } else {
@@ -220,6 +229,11 @@ impl Checkpoint {
     }
 }
 
+/// The best loss before any epoch.
+fn no_loss_yet() -> f64 {
+    f64::INFINITY
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +272,22 @@ mod tests {
         assert!(!state.record(record(5, 0.1), 2));
         assert!(state.stopped_early);
         assert_eq!((state.best_epoch, state.epochs_done), (3, 5));
+    }
+
+    #[test]
+    fn equal_accuracy_with_lower_loss_is_better() {
+        let mut state = Checkpoint::new(signature());
+        assert!(state.record(record(1, 1.0), 2));
+        let lower_loss = EpochRecord {
+            val_loss: 0.5,
+            ..record(2, 1.0)
+        };
+        assert!(state.record(lower_loss, 2), "same accuracy, lower loss");
+        assert!(
+            !state.record(record(3, 1.0), 2),
+            "same accuracy, higher loss"
+        );
+        assert_eq!((state.best_epoch, state.best_val_loss), (2, 0.5));
     }
 
     #[test]
