@@ -92,7 +92,14 @@ struct Overlay {
 }
 
 impl Overlay {
-    fn new(face: &TrackedFace, captions: &Captions, style: Style) -> opencv::Result<Self> {
+    /// The overlay of `face` in a frame `frame_width` pixels wide: tags start at the box's left
+    /// edge, moved left as far as needed to end inside the frame.
+    fn new(
+        face: &TrackedFace,
+        captions: &Captions,
+        style: Style,
+        frame_width: i32,
+    ) -> opencv::Result<Self> {
         let caption = captions.of(face);
         let colour = label_colour(&caption.label, caption.index);
         let pad = style.thickness + 2;
@@ -101,10 +108,11 @@ impl Overlay {
             let mut baseline = 0;
             let size =
                 imgproc::get_text_size(&text, FONT, style.scale, style.thickness, &mut baseline)?;
-            let height = size.height + 2 * pad;
+            let (width, height) = (size.width + 2 * pad, size.height + 2 * pad);
+            let x = x.min(frame_width - width).max(0);
             let y = top(height);
             Ok(TextTag {
-                rect: Rect::new(x, y, size.width + 2 * pad, height),
+                rect: Rect::new(x, y, width, height),
                 origin: Point::new(x + pad, y + pad + size.height),
                 text,
             })
@@ -229,7 +237,12 @@ pub fn draw_faces(
 ) -> opencv::Result<()> {
     let style = Style::for_height(image.rows());
     for face in faces {
-        Overlay::new(face, captions, style)?.draw(image, Point::new(0, 0), style, true)?;
+        Overlay::new(face, captions, style, image.cols())?.draw(
+            image,
+            Point::new(0, 0),
+            style,
+            true,
+        )?;
     }
     Ok(())
 }
@@ -247,7 +260,7 @@ pub fn draw_faces_yuv420(
     let style = Style::for_height(planes.y.rows());
     let mut patch = Patch::default();
     for face in faces {
-        let overlay = Overlay::new(face, captions, style)?;
+        let overlay = Overlay::new(face, captions, style, planes.y.cols())?;
         for (area, has_text) in overlay.areas(style) {
             let Some(area) = whole_chroma_area(area, &planes.y) else {
                 continue;
@@ -347,6 +360,49 @@ impl Patch {
             let mut target = Mat::roi_mut(plane, part)?;
             source.copy_to(&mut target)?;
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_of_a_face_at_the_right_edge_stay_in_the_frame() -> opencv::Result<()> {
+        let labels: Vec<String> = ["happy", "sad"].map(String::from).to_vec();
+        let units: Vec<String> = (1..=8).map(|n| format!("AU{n}")).collect();
+        let captions = Captions::plain(&labels).with_units(&units, 0.5);
+        let face = TrackedFace {
+            id: 12,
+            bbox: Rect::new(560, 100, 76, 90),
+            frontal: true,
+            probs: vec![0.9, 0.1],
+            units: vec![0.9; 8],
+        };
+        let style = Style::for_height(360);
+        let overlay = Overlay::new(&face, &captions, style, 640)?;
+        assert_eq!(overlay.tags.len(), 2, "label and units");
+        for tag in &overlay.tags {
+            assert!(
+                tag.rect.x >= 0 && tag.rect.x + tag.rect.width <= 640,
+                "{:?}",
+                tag.rect
+            );
+        }
+        let left = Overlay::new(
+            &TrackedFace {
+                bbox: Rect::new(20, 100, 76, 90),
+                ..face
+            },
+            &captions,
+            style,
+            640,
+        )?;
+        assert!(
+            left.tags.iter().all(|t| t.rect.x == 20),
+            "a tag with room starts at the box"
+        );
         Ok(())
     }
 }
