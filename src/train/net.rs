@@ -315,7 +315,7 @@ mod tests {
             .weight
             .val()
             .into_data()
-            .to_vec()
+            .try_to_vec::<f32>()
             .unwrap_or_default()
     }
 
