@@ -169,19 +169,25 @@ impl Report {
         let present: Vec<f64> = self
             .labels
             .iter()
-            .enumerate()
-            .filter(|&(c, _)| {
-                self.confusion[c].iter().sum::<usize>()
-                    + self.confusion.iter().map(|row| row[c]).sum::<usize>()
-                    > 0
-            })
-            .filter_map(|(_, label)| self.per_class.get(label).map(|s| s.f1))
+            .filter_map(|label| self.present_f1(label))
             .collect();
         if present.is_empty() {
             0.0
         } else {
             present.iter().sum::<f64>() / present.len() as f64
         }
+    }
+
+    /// The F1 of `label` when it occurs as truth or as prediction; `None` when it does neither
+    /// (or is not one of the labels).
+    pub fn present_f1(&self, label: &str) -> Option<f64> {
+        let c = self.labels.iter().position(|l| l == label)?;
+        let occurs = self.confusion[c].iter().sum::<usize>()
+            + self.confusion.iter().map(|row| row[c]).sum::<usize>()
+            > 0;
+        occurs
+            .then(|| self.per_class.get(label).map(|s| s.f1))
+            .flatten()
     }
 
     /// The per-class table and the confusion matrix as aligned text.
@@ -294,6 +300,9 @@ mod tests {
         let m = ConfusionMatrix::from_pairs(3, [(0, 0), (0, 2)]);
         let r = m.report(&["a".into(), "b".into(), "c".into()]);
         assert!((r.macro_f1_present() - (2.0 / 3.0) / 2.0).abs() < 1e-12);
+        assert_eq!(r.present_f1("b"), None, "b neither occurs nor is predicted");
+        assert_eq!(r.present_f1("c"), Some(0.0), "c is predicted");
+        assert_eq!(r.present_f1("z"), None, "not a label");
     }
 
     #[test]

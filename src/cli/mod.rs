@@ -89,7 +89,8 @@ pub struct TrainArgs {
     /// Label smoothing, 0..1.
     #[arg(long, default_value_t = 0.1, help_heading = "Training")]
     pub label_smoothing: f32,
-    /// Stop after this many epochs without a better validation accuracy.
+    /// Stop after this many epochs without a better validation accuracy (or the same accuracy
+    /// with a lower validation loss).
     #[arg(long, default_value_t = 8, help_heading = "Training")]
     pub patience: usize,
     /// Class weighting of the loss.

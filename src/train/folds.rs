@@ -53,12 +53,14 @@ pub struct FoldsReport {
     pub by_subject: bool,
     /// Accuracy over folds.
     pub accuracy: Spread,
-    /// Macro F1 over folds.
+    /// Macro F1 over folds, each over the classes its test fold has or predicts.
     pub macro_f1: Spread,
-    /// F1 of each class over folds.
+    /// F1 of each class over the folds that have or predict it.
     pub per_class_f1: Vec<(String, Spread)>,
     /// Accuracy of the pooled test predictions of all folds.
     pub pooled_accuracy: f64,
+    /// Macro F1 of the pooled test predictions of all folds.
+    pub pooled_macro_f1: f64,
     /// Action-unit micro F1 over folds, when the data has units.
     pub unit_micro_f1: Option<Spread>,
     /// Action-unit macro F1 over folds, when the data has units.
@@ -140,7 +142,7 @@ pub fn run(config: &TrainConfig, k: usize, report_path: &Path) -> Result<FoldsRe
             "fold {}/{k}: test accuracy {:.4}, macro F1 {:.4} (best epoch {})",
             fold + 1,
             report.accuracy,
-            report.macro_avg.f1,
+            report.macro_f1_present(),
             fitted.state.best_epoch
         );
         let test_subjects: std::collections::BTreeSet<&str> =
@@ -162,16 +164,20 @@ pub fn run(config: &TrainConfig, k: usize, report_path: &Path) -> Result<FoldsRe
         folds: k,
         by_subject,
         accuracy: spread_of(&|r| r.test.accuracy),
-        macro_f1: spread_of(&|r| r.test.macro_avg.f1),
+        macro_f1: spread_of(&|r| r.test.macro_f1_present()),
         per_class_f1: data
             .classes
             .iter()
             .map(|c| {
-                let f1 = |r: &FoldResult| r.test.per_class.get(c).map_or(0.0, |s| s.f1);
-                (c.clone(), spread_of(&f1))
+                let f1: Vec<f64> = per_fold
+                    .iter()
+                    .filter_map(|r| r.test.present_f1(c))
+                    .collect();
+                (c.clone(), spread(&f1))
             })
             .collect(),
         pooled_accuracy: pooled.accuracy(),
+        pooled_macro_f1: pooled.report(&data.classes).macro_avg.f1,
         unit_micro_f1: unit_spread(&per_fold, |u| u.micro.f1),
         unit_macro_f1: unit_spread(&per_fold, |u| u.macro_avg.f1),
         per_fold,
@@ -202,12 +208,12 @@ impl FoldsReport {
                 r.test_subjects,
                 r.best_epoch,
                 r.test.accuracy,
-                r.test.macro_avg.f1
+                r.test.macro_f1_present()
             ));
         }
         text.push_str(&format!(
-            "accuracy {:.4} ± {:.4}, macro F1 {:.4} ± {:.4} (mean ± std over folds); pooled accuracy {:.4}\nF1 per class:",
-            self.accuracy.mean, self.accuracy.std, self.macro_f1.mean, self.macro_f1.std, self.pooled_accuracy
+            "accuracy {:.4} ± {:.4}, macro F1 {:.4} ± {:.4} (mean ± std over folds); pooled: accuracy {:.4}, macro F1 {:.4}\nF1 per class (over the folds that have or predict it):",
+            self.accuracy.mean, self.accuracy.std, self.macro_f1.mean, self.macro_f1.std, self.pooled_accuracy, self.pooled_macro_f1
         ));
         for (class, f1) in &self.per_class_f1 {
             text.push_str(&format!(" {class} {:.3}±{:.3}", f1.mean, f1.std));

@@ -358,7 +358,7 @@ pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitte
         state.save(&config.checkpoint_dir)?;
         if state.stopped_early {
             eprintln!(
-                "early stop: no better validation accuracy for {} epochs",
+                "early stop: no better validation accuracy (nor equal with lower loss) for {} epochs",
                 config.patience
             );
         }
