@@ -217,16 +217,15 @@ impl Dataset {
     /// frames of one sequence would otherwise sit on both sides), else a share of every class
     /// ([`Self::split_stratified`]). Returns `(train, validation)`.
     pub fn split_validation(&self, fraction: f64, seed: u64) -> (Self, Self) {
-        let subjects: Option<Vec<&str>> = self
+        let subjects: Vec<Option<&str>> = self
             .sources
             .iter()
             .map(|s| subjects::ckplus_subject(s))
             .collect();
-        let Some(subjects) = subjects else {
+        if !subjects.iter().all(Option::is_some) {
             return self.split_stratified(fraction, seed);
-        };
-        let known: Vec<Option<&str>> = subjects.into_iter().map(Some).collect();
-        let picked = subjects::subject_holdout(&known, fraction, seed);
+        }
+        let picked = subjects::subject_holdout(&subjects, fraction, seed);
         let (val, train): (Vec<usize>, Vec<usize>) = (0..self.len()).partition(|&i| picked[i]);
         (self.subset(&train), self.subset(&val))
     }
