@@ -4,9 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use std::path::Path;
+
 use anyhow::{bail, Result};
 
-use crate::track::TrackedFace;
+use crate::classifier::Classifier;
+use crate::faces::track::TrackedFace;
 
 /// How faces are captioned.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +54,46 @@ impl Captions {
             view: None,
             units: None,
         }
+    }
+
+    /// The tags of `classifier`'s faces (loaded from `model`): its labels, or the groups of its
+    /// view `view`, and the action units present when `show_units`.
+    ///
+    /// # Errors
+    /// A view or unit display the model cannot give, naming the model file.
+    pub fn for_tags(
+        model: &Path,
+        classifier: &Classifier,
+        view: Option<&str>,
+        show_units: bool,
+    ) -> Result<Self> {
+        let labels = &classifier.emotion_head()?.labels;
+        let mut captions = Self::plain(labels);
+        if let Some(name) = view {
+            let mut views = classifier.meta().views.clone();
+            if views.is_empty() {
+                views = crate::report::default_views(labels);
+            }
+            let Some(view) = views.get(name) else {
+                bail!(
+                    "{}: has no view `{name}` (views: {}); leave --view out or use one of them",
+                    model.display(),
+                    views.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            };
+            captions = captions.with_view(view)?;
+        }
+        if show_units {
+            let Some(head) = classifier.unit_head() else {
+                bail!(
+                    "{}: has no action-unit head; leave --show-aus out or use a model trained with --aus",
+                    model.display()
+                );
+            };
+            let threshold = head.threshold.unwrap_or(crate::train::UNIT_THRESHOLD);
+            captions = captions.with_units(&head.labels, threshold);
+        }
+        Ok(captions)
     }
 
     /// Shows the groups of `view` (group -> labels) instead of the labels.
@@ -144,9 +187,15 @@ mod tests {
 
     fn face(probs: &[f32], units: &[f32]) -> TrackedFace {
         TrackedFace {
-            id: 1,
-            bbox: Rect::new(0, 0, 10, 10),
-            frontal: true,
+            track: crate::faces::track::TrackedBox {
+                id: 1,
+                bbox: Rect::new(0, 0, 10, 10),
+                seen: true,
+                landmarks: None,
+                pose: None,
+                frontal: true,
+                is_new: false,
+            },
             probs: probs.to_vec(),
             units: units.to_vec(),
         }

@@ -7,6 +7,7 @@ use ndarray::{Array2, Array4, ArrayView4, Axis};
 use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
 
+use crate::device::{open_session, Device, Placement, SessionError};
 use crate::model_meta::{Head, HeadKind, MetaError, ModelMeta};
 
 /// A model could not be loaded or run.
@@ -21,59 +22,9 @@ pub enum ClassifierError {
     /// The graph does not match its metadata.
     #[error("the model does not match its metadata: {0}")]
     Shape(String),
-    /// A GPU was asked for and cannot be used.
-    #[error("--device {device}: the GPU cannot be used ({reason}); install the onnxruntime-gpu library with CUDA 13 and cuDNN 9 and give it with --ort-lib, or use --device cpu")]
-    Device {
-        /// The device asked for.
-        device: &'static str,
-        /// ONNX Runtime's reason.
-        reason: String,
-    },
-}
-
-/// Where inference runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Device {
-    /// CUDA when the ONNX Runtime library and the machine have it, otherwise the CPU.
-    Auto,
-    /// The CPU.
-    Cpu,
-    /// NVIDIA CUDA (needs the onnxruntime-gpu library, CUDA and cuDNN).
-    Cuda,
-    /// NVIDIA TensorRT (needs the onnxruntime-gpu library, CUDA, cuDNN and TensorRT).
-    Tensorrt,
-}
-
-/// Where a model was placed, and why not on a GPU when `auto` fell back to the CPU.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placement {
-    /// The execution provider: `CPU`, `CUDA` or `TensorRT`.
-    pub provider: &'static str,
-    /// Why `auto` runs on the CPU.
-    pub fallback: Option<String>,
-}
-
-impl Placement {
-    fn cpu(fallback: Option<String>) -> Self {
-        Self {
-            provider: "CPU",
-            fallback,
-        }
-    }
-
-    fn gpu(provider: &'static str) -> Self {
-        Self {
-            provider,
-            fallback: None,
-        }
-    }
-
-    /// The line to show when `auto` fell back to the CPU.
-    pub fn note(&self) -> Option<String> {
-        self.fallback.as_ref().map(|reason| {
-            format!("note: running on the CPU; ONNX Runtime cannot use CUDA here ({reason})")
-        })
-    }
+    /// The session could not be opened where it was asked for.
+    #[error(transparent)]
+    Session(#[from] SessionError),
 }
 
 /// One ONNX session with the metadata that says how to use it. Owns its session.
@@ -84,8 +35,8 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Loads the model file for the CPU. `threads` caps ONNX Runtime's threads for one run (0:
-    /// its default, one per core), so that a pipeline can keep cores for its other stages.
+    /// Loads the model file for the CPU, with at most `threads` ONNX Runtime threads (0: one
+    /// per core).
     ///
     /// # Errors
     /// [`ClassifierError`] when ONNX Runtime cannot read it or it does not fit the contract.
@@ -97,8 +48,7 @@ impl Classifier {
         Self::load_on(path, env, threads, Device::Cpu).map(|(classifier, _)| classifier)
     }
 
-    /// Loads the model file for `device`: `auto` tries CUDA and falls back to the CPU (the
-    /// [`Placement`] says why); an explicit GPU that cannot be used is an error.
+    /// Loads the model file for `device` (see [`open_session`]).
     ///
     /// # Errors
     /// [`ClassifierError`] when ONNX Runtime cannot read the file, it does not fit the contract,
@@ -109,42 +59,7 @@ impl Classifier {
         threads: usize,
         device: Device,
     ) -> Result<(Self, Placement), ClassifierError> {
-        let open = |provider: Option<ort::ep::ExecutionProviderDispatch>| -> ort::Result<Session> {
-            let mut builder = Session::builder(env)?;
-            if threads > 0 {
-                builder = builder
-                    .with_intra_threads(threads)
-                    .map_err(ort::Error::<()>::from)?;
-            }
-            if let Some(provider) = provider {
-                builder = builder
-                    .with_execution_providers([provider.error_on_failure()])
-                    .map_err(ort::Error::<()>::from)?;
-            }
-            builder.commit_from_file(path)
-        };
-        let on_gpu = |device: &'static str, session: Result<Session, ort::Error>| {
-            session.map_err(|e| ClassifierError::Device {
-                device,
-                reason: e.to_string().trim_end_matches(".").to_owned(),
-            })
-        };
-        let cuda = || ort::ep::CUDA::default().build();
-        let (session, placement) = match device {
-            Device::Cpu => (open(None)?, Placement::cpu(None)),
-            Device::Cuda => (on_gpu("cuda", open(Some(cuda())))?, Placement::gpu("CUDA")),
-            Device::Tensorrt => (
-                on_gpu("tensorrt", open(Some(ort::ep::TensorRT::default().build())))?,
-                Placement::gpu("TensorRT"),
-            ),
-            Device::Auto => match open(Some(cuda())) {
-                Ok(session) => (session, Placement::gpu("CUDA")),
-                Err(e) => (
-                    open(None)?,
-                    Placement::cpu(Some(e.to_string().trim_end_matches(".").to_owned())),
-                ),
-            },
-        };
+        let (session, placement) = open_session(path, env, threads, device)?;
         Ok((Self::from_session(session)?, placement))
     }
 

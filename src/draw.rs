@@ -7,7 +7,7 @@ use opencv::imgproc;
 use opencv::prelude::*;
 
 use crate::captions::Captions;
-use crate::track::TrackedFace;
+use crate::faces::track::TrackedFace;
 use crate::video::PlaneMats;
 
 /// BGR colours of the FER2013 emotions, the CK+ names of the same emotions and the valence
@@ -38,7 +38,11 @@ const PALETTE: [[f64; 3]; 6] = [
 const FONT: i32 = imgproc::FONT_HERSHEY_SIMPLEX;
 /// Text height relative to the frame height: readable at 360p and 1080p alike.
 const TEXT_SCALE_PER_PIXEL: f64 = 0.6 / 360.0;
-const MIN_TEXT_SCALE: f64 = 0.45;
+/// The smallest text drawn (about 9 pixels high): still readable.
+const MIN_TEXT_SCALE: f64 = 0.4;
+/// A tag may be this many times as wide as its face's box: a small face gets a smaller tag, so
+/// that a crowd's tags do not hide the faces.
+const TAG_WIDTH_PER_BOX: f64 = 1.6;
 /// Samples across a blurred face: few enough that no one can be recognised.
 const BLUR_CELLS: i32 = 8;
 /// A blurred face's box grows by this share of its size on each side.
@@ -53,7 +57,8 @@ pub fn label_colour(label: &str, index: usize) -> Scalar {
     Scalar::new(bgr[0], bgr[1], bgr[2], 0.0)
 }
 
-/// Sizes of the overlays, set by the frame height so that they read alike at 360p and 1080p.
+/// Size of a tag's text and of the box line, set by the frame height so that they read alike
+/// at 360p and 1080p, and made smaller for small faces.
 #[derive(Debug, Clone, Copy)]
 struct Style {
     scale: f64,
@@ -61,24 +66,35 @@ struct Style {
 }
 
 impl Style {
-    fn for_height(rows: i32) -> Self {
-        let scale = (f64::from(rows) * TEXT_SCALE_PER_PIXEL).max(MIN_TEXT_SCALE);
+    fn with_scale(scale: f64) -> Self {
         Self {
             scale,
             thickness: ((scale * 2.5).round() as i32).max(1),
         }
     }
 
-    /// Line width of the face box.
+    /// The largest text of a frame `rows` high.
+    fn for_height(rows: i32) -> Self {
+        Self::with_scale((f64::from(rows) * TEXT_SCALE_PER_PIXEL).max(MIN_TEXT_SCALE))
+    }
+
+    /// Line width of a face box.
     fn box_line(self) -> i32 {
         self.thickness + 1
+    }
+
+    /// Padding around a tag's text.
+    fn pad(self) -> i32 {
+        self.thickness + 2
     }
 }
 
 /// A filled tag with a line of text.
+#[derive(Debug, Clone)]
 struct TextTag {
     rect: Rect,
     text: String,
+    /// Baseline start of the text, relative to the tag's top-left corner.
     origin: Point,
 }
 
@@ -86,62 +102,62 @@ struct TextTag {
 struct Overlay {
     bbox: Rect,
     colour: Scalar,
-    /// The label tag above the box (below it at the top edge), then the units tag below it.
+    /// The label tag, then the units tag under it, placed together.
     tags: Vec<TextTag>,
     ink: Scalar,
+    style: Style,
 }
 
 impl Overlay {
-    /// The overlay of `face` in a frame `frame_width` pixels wide: tags start at the box's left
-    /// edge, moved left as far as needed to end inside the frame.
-    fn new(
-        face: &TrackedFace,
-        captions: &Captions,
-        style: Style,
-        frame_width: i32,
-    ) -> opencv::Result<Self> {
+    /// The overlay of `face` with its tags not yet placed (at the frame's origin), its text
+    /// no larger than `largest` and no wider than [`TAG_WIDTH_PER_BOX`] box widths.
+    fn new(face: &TrackedFace, captions: &Captions, largest: Style) -> opencv::Result<Self> {
         let caption = captions.of(face);
         let colour = label_colour(&caption.label, caption.index);
-        let pad = style.thickness + 2;
-        // A tag at `x` whose top is `top(tag height)`.
-        let tag = |text: String, x: i32, top: &dyn Fn(i32) -> i32| -> opencv::Result<TextTag> {
+        let b = face.track.bbox;
+        let label = format!(
+            "#{} {} {:.0}%",
+            face.track.id,
+            caption.label,
+            caption.confidence * 100.0
+        );
+        let texts: Vec<String> = std::iter::once(label).chain(caption.units).collect();
+        let widest = |style: Style| -> opencv::Result<i32> {
+            let mut widest = 0;
+            for text in &texts {
+                let mut baseline = 0;
+                let size = imgproc::get_text_size(
+                    text,
+                    FONT,
+                    style.scale,
+                    style.thickness,
+                    &mut baseline,
+                )?;
+                widest = widest.max(size.width + 2 * style.pad());
+            }
+            Ok(widest)
+        };
+        let room = f64::from(b.width) * TAG_WIDTH_PER_BOX;
+        let full = f64::from(widest(largest)?);
+        let style = if full > room {
+            Style::with_scale((largest.scale * room / full).max(MIN_TEXT_SCALE))
+        } else {
+            largest
+        };
+        let pad = style.pad();
+        let mut tags = Vec::with_capacity(texts.len());
+        let mut top = 0;
+        for text in texts {
             let mut baseline = 0;
             let size =
                 imgproc::get_text_size(&text, FONT, style.scale, style.thickness, &mut baseline)?;
             let (width, height) = (size.width + 2 * pad, size.height + 2 * pad);
-            let x = x.min(frame_width - width).max(0);
-            let y = top(height);
-            Ok(TextTag {
-                rect: Rect::new(x, y, width, height),
-                origin: Point::new(x + pad, y + pad + size.height),
+            tags.push(TextTag {
+                rect: Rect::new(0, top, width, height),
+                origin: Point::new(pad, pad + size.height),
                 text,
-            })
-        };
-        let b = face.bbox;
-        let label = format!(
-            "#{} {} {:.0}%",
-            face.id,
-            caption.label,
-            caption.confidence * 100.0
-        );
-        // Above the box, or below it when there is no room above.
-        let above = |height: i32| {
-            if b.y - height >= 0 {
-                b.y - height
-            } else {
-                b.y + b.height
-            }
-        };
-        let label_tag = tag(label, b.x, &above)?;
-        // Under the box, and under the label tag when that went there too.
-        let units_top = (b.y + b.height).max(if label_tag.rect.y > b.y {
-            label_tag.rect.y + label_tag.rect.height
-        } else {
-            0
-        });
-        let mut tags = vec![label_tag];
-        if let Some(units) = caption.units {
-            tags.push(tag(units, b.x, &|_| units_top)?);
+            });
+            top += height;
         }
         let ink = if colour[0] + colour[1] + colour[2] > 450.0 {
             0.0
@@ -153,18 +169,37 @@ impl Overlay {
             colour,
             tags,
             ink: Scalar::new(ink, ink, ink, 0.0),
+            style,
         })
+    }
+
+    /// Width and height of the tags together.
+    fn block(&self) -> Size {
+        Size::new(
+            self.tags.iter().map(|t| t.rect.width).max().unwrap_or(0),
+            self.tags.iter().map(|t| t.rect.height).sum(),
+        )
+    }
+
+    /// Moves the tags so that their block's top-left corner is at `at`.
+    fn place(&mut self, at: Point) {
+        let mut top = at.y;
+        for tag in &mut self.tags {
+            tag.rect.x = at.x;
+            tag.rect.y = top;
+            top += tag.rect.height;
+        }
     }
 
     /// Draws onto `image`, whose top-left pixel is `origin` in the frame; the text (the costly
     /// part) only when asked.
-    fn draw(&self, image: &mut Mat, origin: Point, style: Style, text: bool) -> opencv::Result<()> {
+    fn draw(&self, image: &mut Mat, origin: Point, text: bool) -> opencv::Result<()> {
         let shift = |r: Rect| Rect::new(r.x - origin.x, r.y - origin.y, r.width, r.height);
         imgproc::rectangle(
             image,
             shift(self.bbox),
             self.colour,
-            style.box_line(),
+            self.style.box_line(),
             imgproc::LINE_8,
             0,
         )?;
@@ -185,11 +220,11 @@ impl Overlay {
             imgproc::put_text(
                 image,
                 &tag.text,
-                tag.origin - origin,
+                Point::new(tag.rect.x, tag.rect.y) + tag.origin - origin,
                 FONT,
-                style.scale,
+                self.style.scale,
                 self.ink,
-                style.thickness,
+                self.style.thickness,
                 imgproc::LINE_AA,
                 false,
             )?;
@@ -199,9 +234,9 @@ impl Overlay {
 
     /// The frame areas the overlay covers, each with whether it holds text: the four sides of
     /// the box, then the tags (last, so that their text is drawn over everything else).
-    fn areas(&self, style: Style) -> Vec<(Rect, bool)> {
+    fn areas(&self) -> Vec<(Rect, bool)> {
         let b = self.bbox;
-        let reach = style.box_line(); // covers the line's width on both sides, and more
+        let reach = self.style.box_line(); // covers the line's width on both sides, and more
         let sides = [
             Rect::new(b.x - reach, b.y - reach, b.width + 2 * reach, 2 * reach),
             Rect::new(
@@ -226,6 +261,78 @@ impl Overlay {
     }
 }
 
+/// The overlays of a frame's faces with their tags placed: each tag block inside the frame, on
+/// no other tag, and where it can, on no other face. Candidates in order: above the box, below
+/// it, inside its top, then further above and below; the first that is free wins, else the one
+/// that covers least.
+fn layout(faces: &[TrackedFace], captions: &Captions, frame: Size) -> opencv::Result<Vec<Overlay>> {
+    let largest = Style::for_height(frame.height);
+    let mut overlays = faces
+        .iter()
+        .map(|face| Overlay::new(face, captions, largest))
+        .collect::<opencv::Result<Vec<_>>>()?;
+    // Top to bottom, so that a crowd's tags stack the same way from frame to frame.
+    let mut order: Vec<usize> = (0..overlays.len()).collect();
+    order.sort_by_key(|&i| (overlays[i].bbox.y, overlays[i].bbox.x));
+    let boxes: Vec<Rect> = overlays.iter().map(|o| o.bbox).collect();
+    let mut placed: Vec<Rect> = Vec::with_capacity(overlays.len());
+    for i in order {
+        let overlay = &mut overlays[i];
+        let size = overlay.block();
+        let b = overlay.bbox;
+        let x = b.x.min(frame.width - size.width).max(0);
+        let clamp_y = |y: i32| y.min(frame.height - size.height).max(0);
+        let mut tops = vec![b.y - size.height, b.y + b.height, b.y];
+        for step in 1..=4 {
+            tops.push(b.y - size.height * (step + 1));
+            tops.push(b.y + b.height + size.height * step);
+        }
+        let cost = |rect: Rect| -> (i64, i64) {
+            let area = |others: &mut dyn Iterator<Item = Rect>| -> i64 {
+                others
+                    .map(|o| {
+                        let i = crate::faces::intersect(rect, o);
+                        i64::from(i.width) * i64::from(i.height)
+                    })
+                    .sum()
+            };
+            let on_tags = area(&mut placed.iter().copied());
+            let on_faces = area(&mut boxes.iter().copied().filter(|o| *o != b));
+            (on_tags, on_faces)
+        };
+        let candidates: Vec<Rect> = tops
+            .into_iter()
+            .map(|top| Rect::new(x, clamp_y(top), size.width, size.height))
+            .collect();
+        let best = candidates
+            .iter()
+            .copied()
+            .find(|r| cost(*r) == (0, 0))
+            .or_else(|| candidates.iter().copied().find(|r| cost(*r).0 == 0))
+            .or_else(|| candidates.iter().copied().min_by_key(|r| cost(*r)))
+            .unwrap_or(candidates[0]);
+        overlay.place(Point::new(best.x, best.y));
+        placed.push(best);
+    }
+    Ok(overlays)
+}
+
+/// The tag rectangles [`draw_faces`] and [`draw_faces_yuv420`] draw for `faces` in a frame of
+/// `frame` pixels, a list per face (label, then units).
+///
+/// # Errors
+/// OpenCV's error when measuring text fails.
+pub fn tag_rects(
+    faces: &[TrackedFace],
+    captions: &Captions,
+    frame: Size,
+) -> opencv::Result<Vec<Vec<Rect>>> {
+    Ok(layout(faces, captions, frame)?
+        .iter()
+        .map(|o| o.tags.iter().map(|t| t.rect).collect())
+        .collect())
+}
+
 /// Draws every face's box and tags onto `image` (BGR).
 ///
 /// # Errors
@@ -235,14 +342,9 @@ pub fn draw_faces(
     faces: &[TrackedFace],
     captions: &Captions,
 ) -> opencv::Result<()> {
-    let style = Style::for_height(image.rows());
-    for face in faces {
-        Overlay::new(face, captions, style, image.cols())?.draw(
-            image,
-            Point::new(0, 0),
-            style,
-            true,
-        )?;
+    let frame = Size::new(image.cols(), image.rows());
+    for overlay in layout(faces, captions, frame)? {
+        overlay.draw(image, Point::new(0, 0), true)?;
     }
     Ok(())
 }
@@ -257,16 +359,15 @@ pub fn draw_faces_yuv420(
     faces: &[TrackedFace],
     captions: &Captions,
 ) -> opencv::Result<()> {
-    let style = Style::for_height(planes.y.rows());
+    let frame = Size::new(planes.y.cols(), planes.y.rows());
     let mut patch = Patch::default();
-    for face in faces {
-        let overlay = Overlay::new(face, captions, style, planes.y.cols())?;
-        for (area, has_text) in overlay.areas(style) {
+    for overlay in layout(faces, captions, frame)? {
+        for (area, has_text) in overlay.areas() {
             let Some(area) = whole_chroma_area(area, &planes.y) else {
                 continue;
             };
             patch.load(planes, area)?;
-            overlay.draw(&mut patch.bgr, Point::new(area.x, area.y), style, has_text)?;
+            overlay.draw(&mut patch.bgr, Point::new(area.x, area.y), has_text)?;
             patch.store(planes, area)?;
         }
     }
@@ -282,7 +383,7 @@ pub fn draw_faces_yuv420(
 pub fn blur_faces_yuv420(planes: &mut PlaneMats, faces: &[TrackedFace]) -> opencv::Result<()> {
     let mut small = Mat::default();
     for face in faces {
-        let b = face.bbox;
+        let b = face.track.bbox;
         let (dx, dy) = (
             (f64::from(b.width) * BLUR_MARGIN) as i32,
             (f64::from(b.height) * BLUR_MARGIN) as i32,
@@ -367,42 +468,78 @@ impl Patch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::faces::track::TrackedBox;
+
+    fn face(id: u64, bbox: Rect, units: usize) -> TrackedFace {
+        TrackedFace {
+            track: TrackedBox {
+                id,
+                bbox,
+                seen: true,
+                landmarks: None,
+                pose: None,
+                frontal: true,
+                is_new: false,
+            },
+            probs: vec![0.9, 0.1],
+            units: vec![0.9; units],
+        }
+    }
+
+    fn overlaps(a: Rect, b: Rect) -> bool {
+        let i = crate::faces::intersect(a, b);
+        i.width > 0 && i.height > 0
+    }
 
     #[test]
     fn tags_of_a_face_at_the_right_edge_stay_in_the_frame() -> opencv::Result<()> {
         let labels: Vec<String> = ["happy", "sad"].map(String::from).to_vec();
         let units: Vec<String> = (1..=8).map(|n| format!("AU{n}")).collect();
         let captions = Captions::plain(&labels).with_units(&units, 0.5);
-        let face = TrackedFace {
-            id: 12,
-            bbox: Rect::new(560, 100, 76, 90),
-            frontal: true,
-            probs: vec![0.9, 0.1],
-            units: vec![0.9; 8],
-        };
-        let style = Style::for_height(360);
-        let overlay = Overlay::new(&face, &captions, style, 640)?;
-        assert_eq!(overlay.tags.len(), 2, "label and units");
-        for tag in &overlay.tags {
-            assert!(
-                tag.rect.x >= 0 && tag.rect.x + tag.rect.width <= 640,
-                "{:?}",
-                tag.rect
-            );
-        }
-        let left = Overlay::new(
-            &TrackedFace {
-                bbox: Rect::new(20, 100, 76, 90),
-                ..face
-            },
+        let frame = Size::new(640, 360);
+        let right = tag_rects(
+            &[face(12, Rect::new(560, 100, 76, 90), 8)],
             &captions,
-            style,
-            640,
+            frame,
         )?;
+        assert_eq!(right[0].len(), 2, "label and units");
+        for tag in &right[0] {
+            assert!(tag.x >= 0 && tag.x + tag.width <= 640, "{tag:?}");
+        }
+        let left = tag_rects(&[face(12, Rect::new(20, 100, 76, 90), 8)], &captions, frame)?;
         assert!(
-            left.tags.iter().all(|t| t.rect.x == 20),
+            left[0].iter().all(|t| t.x == 20),
             "a tag with room starts at the box"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_crowd_gets_small_tags_that_do_not_overlap() -> opencv::Result<()> {
+        let labels: Vec<String> = ["happy", "sad"].map(String::from).to_vec();
+        let captions = Captions::plain(&labels);
+        let frame = Size::new(1920, 1080);
+        // Three rows of small faces, shoulder to shoulder, the top row at the frame's edge.
+        let faces: Vec<TrackedFace> = (0..30)
+            .map(|i| {
+                let (row, col) = (i / 10, i % 10);
+                face(i as u64 + 1, Rect::new(40 + col * 90, row * 110, 70, 80), 0)
+            })
+            .collect();
+        let tags: Vec<Rect> = tag_rects(&faces, &captions, frame)?
+            .into_iter()
+            .flatten()
+            .collect();
+        for (i, a) in tags.iter().enumerate() {
+            assert!(a.x >= 0 && a.y >= 0 && a.x + a.width <= 1920 && a.y + a.height <= 1080);
+            assert!(
+                a.width <= (70.0 * TAG_WIDTH_PER_BOX) as i32 + 1 || a.height < 20,
+                "{a:?}"
+            );
+            for b in &tags[i + 1..] {
+                assert!(!overlaps(*a, *b), "{a:?} overlaps {b:?}");
+            }
+        }
         Ok(())
     }
 }

@@ -8,7 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use crate::track::TrackedFace;
+use crate::faces::track::TrackedFace;
+use crate::faces::Landmarks;
+
+/// CSV columns of the five landmarks, in YuNet's order.
+const LANDMARK_COLUMNS: &str = "right_eye_x,right_eye_y,left_eye_x,left_eye_y,nose_x,nose_y,\
+mouth_right_x,mouth_right_y,mouth_left_x,mouth_left_y";
 
 /// One face in one frame, as written to JSON Lines.
 #[derive(Serialize)]
@@ -19,6 +24,14 @@ struct FaceRecord<'a> {
     #[serde(rename = "box")]
     bbox: [i32; 4],
     frontal: bool,
+    /// Head turn and nod in degrees, from the landmarks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    yaw: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pitch: Option<f32>,
+    /// The five landmarks `[x, y]` in input pixels, when the detector found them in this frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    landmarks: Option<[[f32; 2]; 5]>,
     label: &'a str,
     confidence: f32,
     #[serde(serialize_with = "in_label_order")]
@@ -46,6 +59,15 @@ fn in_label_order<S: Serializer>(
 
 fn round4(v: f32) -> f32 {
     (v * 10_000.0).round() / 10_000.0
+}
+
+/// Tenths: landmarks in pixels and angles in degrees are not more precise than that.
+fn round1(v: f32) -> f32 {
+    (v * 10.0).round() / 10.0
+}
+
+fn landmark_pairs(points: &Landmarks) -> [[f32; 2]; 5] {
+    points.map(|p| [round1(p.x), round1(p.y)])
 }
 
 struct Sink {
@@ -100,7 +122,8 @@ impl RecordWriter {
                 .collect();
             writeln!(
                 sink.writer,
-                "frame,time,id,box_x,box_y,box_w,box_h,frontal,label,confidence,{}",
+                "frame,time,id,box_x,box_y,box_w,box_h,frontal,yaw,pitch,{LANDMARK_COLUMNS},\
+                 label,confidence,{}",
                 columns.join(",")
             )?;
         }
@@ -119,14 +142,23 @@ impl RecordWriter {
     pub fn write(&mut self, frame: usize, time: f64, faces: &[TrackedFace]) -> std::io::Result<()> {
         for face in faces {
             let (_, label, confidence) = crate::captions::top_label(face, &self.labels);
-            let b = face.bbox;
+            let track = &face.track;
+            let b = track.bbox;
+            let landmarks = track.landmarks.as_ref().map(landmark_pairs);
+            let (yaw, pitch) = (
+                track.pose.map(|p| round1(p.yaw)),
+                track.pose.map(|p| round1(p.pitch)),
+            );
             if let Some(sink) = self.json.as_mut() {
                 let record = FaceRecord {
                     frame,
                     time: (time * 1e4).round() / 1e4,
-                    id: face.id,
+                    id: track.id,
                     bbox: [b.x, b.y, b.width, b.height],
-                    frontal: face.frontal,
+                    frontal: track.frontal,
+                    yaw,
+                    pitch,
+                    landmarks,
                     label,
                     confidence: round4(confidence),
                     probs: (&self.labels, &face.probs),
@@ -138,15 +170,24 @@ impl RecordWriter {
             if let Some(sink) = self.csv.as_mut() {
                 write!(
                     sink.writer,
-                    "{frame},{time:.4},{},{},{},{},{},{},{label},{:.4}",
-                    face.id,
+                    "{frame},{time:.4},{},{},{},{},{},{}",
+                    track.id,
                     b.x,
                     b.y,
                     b.width,
                     b.height,
-                    u8::from(face.frontal),
-                    confidence
+                    u8::from(track.frontal),
                 )?;
+                // Empty cells where the detector gives no landmarks (or the face was lost).
+                let optional = yaw.into_iter().chain(pitch);
+                let points = landmarks.iter().flatten().flatten();
+                let cells: Vec<String> = optional
+                    .chain(points.copied())
+                    .map(|v| v.to_string())
+                    .collect();
+                let empty = vec![String::new(); 12];
+                let cells = if cells.len() == 12 { &cells } else { &empty };
+                write!(sink.writer, ",{},{label},{confidence:.4}", cells.join(","))?;
                 for p in face.probs.iter().chain(&face.units) {
                     write!(sink.writer, ",{p:.4}")?;
                 }
@@ -174,7 +215,8 @@ impl RecordWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opencv::core::Rect;
+    use crate::faces::pose::HeadPose;
+    use opencv::core::{Point2f, Rect};
 
     #[test]
     fn json_and_csv_hold_the_same_record() -> Result<(), Box<dyn std::error::Error>> {
@@ -183,32 +225,70 @@ mod tests {
         let labels = vec!["happy".to_owned(), "sad".to_owned()];
         let mut writer = RecordWriter::create(Some(&json), Some(&csv), &labels, &[])?;
         let face = TrackedFace {
-            id: 3,
-            bbox: Rect::new(1, 2, 30, 40),
-            frontal: true,
+            track: crate::faces::track::TrackedBox {
+                id: 3,
+                bbox: Rect::new(1, 2, 30, 40),
+                seen: true,
+                landmarks: None,
+                pose: None,
+                frontal: true,
+                is_new: false,
+            },
             probs: vec![0.25, 0.75],
             units: Vec::new(),
         };
-        writer.write(7, 0.5, &[face])?;
+        let mut turned = face.clone();
+        turned.track.landmarks = Some([
+            Point2f::new(10.0, 10.0),
+            Point2f::new(20.0, 10.0),
+            Point2f::new(19.25, 15.6),
+            Point2f::new(11.0, 20.0),
+            Point2f::new(19.0, 20.0),
+        ]);
+        turned.track.pose = turned
+            .track
+            .landmarks
+            .as_ref()
+            .and_then(HeadPose::from_landmarks);
+        turned.track.frontal = false;
+        writer.write(7, 0.5, &[face, turned])?;
         assert!(!json.exists(), "visible before finish");
         writer.finish()?;
-        let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&json)?.trim())?;
+        let text = std::fs::read_to_string(&json)?;
+        let line: serde_json::Value =
+            serde_json::from_str(text.lines().next().unwrap_or_default())?;
         assert_eq!(line["frame"], 7);
         assert_eq!(line["id"], 3);
         assert_eq!(line["box"], serde_json::json!([1, 2, 30, 40]));
         assert_eq!(line["frontal"], true);
         assert_eq!(line["label"], "sad");
         assert_eq!(line["probs"]["happy"], 0.25);
+        assert!(line.get("landmarks").is_none() && line.get("yaw").is_none());
+        let turned: serde_json::Value =
+            serde_json::from_str(text.lines().nth(1).unwrap_or_default())?;
+        assert_eq!(turned["landmarks"][2], serde_json::json!([19.3, 15.6]));
+        assert!((turned["yaw"].as_f64().unwrap_or_default() - 45.0).abs() < 0.2);
         let text = std::fs::read_to_string(&csv)?;
         let mut lines = text.lines();
         assert_eq!(
             lines.next(),
-            Some("frame,time,id,box_x,box_y,box_w,box_h,frontal,label,confidence,prob_happy,prob_sad")
+            Some(
+                "frame,time,id,box_x,box_y,box_w,box_h,frontal,yaw,pitch,right_eye_x,right_eye_y,\
+                 left_eye_x,left_eye_y,nose_x,nose_y,mouth_right_x,mouth_right_y,mouth_left_x,\
+                 mouth_left_y,label,confidence,prob_happy,prob_sad"
+            )
         );
         assert_eq!(
             lines.next(),
-            Some("7,0.5000,3,1,2,30,40,1,sad,0.7500,0.2500,0.7500")
+            Some("7,0.5000,3,1,2,30,40,1,,,,,,,,,,,,,sad,0.7500,0.2500,0.7500")
         );
+        let turned: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+        let number = |i: usize| turned[i].parse::<f32>().unwrap_or(f32::NAN);
+        assert!(
+            (number(8) - 45.0).abs() < 0.2 && number(9).abs() < 0.2,
+            "{turned:?}"
+        );
+        assert_eq!((turned[7], turned[14], turned[15]), ("0", "19.3", "15.6"));
         Ok(())
     }
 }

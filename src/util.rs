@@ -88,17 +88,19 @@ pub fn data_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// A file shipped with emolens (`models/...`, `cascades/...`), in the first of [`data_dirs`]
+/// that has it, or `None`.
+pub fn bundled(relative: &str) -> Option<PathBuf> {
+    data_dirs()
+        .into_iter()
+        .map(|d| d.join(relative))
+        .find(|p| p.is_file())
+}
+
 /// The shipped default model, wherever it is found first, or where it should be.
 pub fn default_model_path() -> PathBuf {
-    let candidates: Vec<PathBuf> = data_dirs()
-        .into_iter()
-        .map(|d| d.join("models").join(DEFAULT_MODEL_FILE))
-        .collect();
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .unwrap_or_else(|| PathBuf::from("models").join(DEFAULT_MODEL_FILE))
+    let relative = format!("models/{DEFAULT_MODEL_FILE}");
+    bundled(&relative).unwrap_or_else(|| PathBuf::from(relative))
 }
 
 #[cfg(test)]

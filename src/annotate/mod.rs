@@ -1,6 +1,7 @@
-//! `emolens annotate`: the file pipeline of DESIGN.md section 1. Four stages on their own threads,
-//! joined by bounded channels: decode -> detect (Haar) and track -> infer (batched ONNX Runtime),
-//! smooth, draw and record -> encode (x264, audio copied). File input never drops a frame: a full
+//! `emolens annotate`: the file pipeline of DESIGN.md section 1. Five stages on their own threads,
+//! joined by bounded channels: decode -> detect, track and crop -> classify (batched ONNX Runtime)
+//! and smooth -> overlay (records, drawing) -> encode (x264, audio copied). The middle two are the
+//! face-analysis core that live mode shares (`crate::faces`). File input never drops a frame: a full
 //! channel blocks the stage before it. End of input is the sender being dropped; a failed send
 //! means a later stage stopped (its error is reported), so the stage stops quietly.
 
@@ -15,14 +16,12 @@ use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
 
 use crate::captions::Captions;
-use crate::classifier::Classifier;
 use crate::cli::report::ReportOptions;
-use crate::detect::DetectConfig;
+use crate::faces::FaceConfig;
 use crate::model_meta::Views;
-use crate::track::TrackConfig;
 use crate::video::decode::{Decoder, Truncation};
 use crate::video::encode::EncodeOptions;
-use stages::{Cadence, StageTimes};
+use stages::StageTimes;
 
 /// Frames that may wait between two stages: enough to keep every stage busy, few enough to keep
 /// memory flat.
@@ -53,16 +52,8 @@ pub struct Job {
 pub struct AnnotateConfig {
     /// The videos, in order.
     pub jobs: Vec<Job>,
-    /// The ONNX emotion model.
-    pub model: PathBuf,
-    /// Where inference runs.
-    pub device: crate::classifier::Device,
-    /// Face detection.
-    pub detect: DetectConfig,
-    /// Tracking and smoothing.
-    pub track: TrackConfig,
-    /// How often known faces are classified.
-    pub cadence: Cadence,
+    /// Models, detection, tracking and classification.
+    pub faces: FaceConfig,
     /// Faces per ONNX Runtime call, gathered across frames.
     pub batch: usize,
     /// x264 settings.
@@ -143,31 +134,19 @@ fn run_job(
     let started = Instant::now();
     let decoder = Decoder::open(&job.input)?;
     let info = decoder.info().clone();
-    // Parsing the cascade and building the ONNX Runtime session take tens of milliseconds each.
-    let (classifier, detector) = std::thread::scope(|scope| {
-        let detector = scope.spawn(|| crate::detect::FaceDetector::new(&config.detect));
-        let classifier = crate::classifier::Classifier::load_on(
-            &config.model,
-            env,
-            INFERENCE_THREADS,
-            config.device,
-        )
-        .with_context(|| format!("loading model {}", config.model.display()));
-        (classifier, detector.join())
-    });
-    let (classifier, placement) = classifier?;
-    if let Some(note) = placement.note() {
+    let core = config.faces.load(env, INFERENCE_THREADS, config.batch)?;
+    if let Some(note) = &core.note {
         eprintln!("{note}");
     }
-    let detector = detector.map_err(|_| anyhow::anyhow!("loading the cascade panicked"))??;
-    let labels = classifier.emotion_head()?.labels.clone();
-    let views = classifier.meta().views.clone();
-    let units = classifier
-        .unit_head()
-        .map(|h| h.labels.clone())
-        .unwrap_or_default();
-    let captions = captions(config, &classifier)?;
-    let crop_side = classifier.meta().preprocess.size;
+    let labels = core.classifier.labels().to_vec();
+    let units = core.classifier.units().to_vec();
+    let views = core.classifier.classifier().meta().views.clone();
+    let captions = Captions::for_tags(
+        &config.faces.model,
+        core.classifier.classifier(),
+        config.view.as_deref(),
+        config.show_units,
+    )?;
     let records = crate::records::RecordWriter::create(
         job.json.as_deref(),
         job.csv.as_deref(),
@@ -182,36 +161,28 @@ fn run_job(
 
     let (decoded_tx, decoded_rx) = bounded(CHANNEL_DEPTH);
     let (detected_tx, detected_rx) = bounded(CHANNEL_DEPTH);
+    let (classified_tx, classified_rx) = bounded(CHANNEL_DEPTH);
     let (drawn_tx, drawn_rx) = bounded(CHANNEL_DEPTH);
-    let (recycle_tx, recycle_rx) = bounded(CHANNEL_DEPTH * 4);
-    let (decode, detect, infer, encode) = std::thread::scope(|scope| {
+    let (recycle_tx, recycle_rx) = bounded(CHANNEL_DEPTH * 5);
+    let overlay_settings = stages::OverlaySettings {
+        blur: config.blur,
+        captions: &captions,
+        labels: &labels,
+    };
+    let (decode, detect, infer, overlay, encode) = std::thread::scope(|scope| {
         let decode = scope.spawn(|| stages::decode(decoder, decoded_tx, recycle_rx, stop));
-        let detect = scope.spawn(|| {
-            stages::detect(
-                detector,
-                crate::track::Tracker::new(config.track),
-                config.cadence,
-                crop_side,
-                decoded_rx,
-                detected_tx,
-            )
-        });
-        let infer = scope.spawn(|| {
-            stages::infer(
-                classifier,
-                crate::track::Smoother::new(config.track.smoothing),
-                records,
-                &stages::InferSettings {
-                    batch: config.batch,
-                    blur: config.blur,
-                    captions: &captions,
-                },
-                detected_rx,
-                drawn_tx,
-            )
-        });
+        let detect = scope.spawn(|| stages::detect(core.locator, decoded_rx, detected_tx));
+        let infer = scope.spawn(|| stages::infer(core.classifier, detected_rx, classified_tx));
+        let overlay =
+            scope.spawn(|| stages::overlay(records, &overlay_settings, classified_rx, drawn_tx));
         let encode = scope.spawn(|| stages::encode(encoder, drawn_rx, recycle_tx, &progress));
-        (decode.join(), detect.join(), infer.join(), encode.join())
+        (
+            decode.join(),
+            detect.join(),
+            infer.join(),
+            overlay.join(),
+            encode.join(),
+        )
     });
     progress.finish_and_clear();
     let joined = |name: &str| anyhow::anyhow!("the {name} stage panicked");
@@ -219,19 +190,20 @@ fn run_job(
     // pipeline order is the cause and the later ones are consequences.
     let decode_report = decode.map_err(|_| joined("decode"))??;
     let detect_time = detect.map_err(|_| joined("detection"))??;
-    let infer_report = infer.map_err(|_| joined("inference"))??;
+    let infer_time = infer.map_err(|_| joined("inference"))??;
+    let overlay_report = overlay.map_err(|_| joined("overlay"))??;
     let (frames_written, encode_time) = encode.map_err(|_| joined("encode"))??;
     if let Some((path, factor)) = &job.slowmo {
         crate::video::slowmo::write_slow_motion(&job.output, path, *factor)?;
     }
     Ok(Outcome {
         frames: frames_written,
-        faces: infer_report.faces,
-        frames_with_faces: infer_report.frames_with_faces,
+        faces: overlay_report.faces,
+        frames_with_faces: overlay_report.frames_with_faces,
         label_counts: labels
             .iter()
             .cloned()
-            .zip(infer_report.label_counts)
+            .zip(overlay_report.label_counts)
             .collect(),
         views,
         duration: frames_written as f64 / f64::from(info.frame_rate).max(1e-9),
@@ -239,48 +211,13 @@ fn run_job(
         times: StageTimes {
             decode: decode_report.time,
             detect: detect_time,
-            infer: infer_report.infer_time,
-            track: infer_report.track_time,
-            draw: infer_report.draw_time,
+            infer: infer_time,
+            overlay: overlay_report.time,
             encode: encode_time,
         },
         truncation: decode_report.truncation,
         interrupted: decode_report.interrupted || stop.load(Ordering::Relaxed),
     })
-}
-
-/// How the tags read: labels or a view's groups, and the action units when asked.
-///
-/// # Errors
-/// A view or unit display the model cannot give.
-fn captions(config: &AnnotateConfig, classifier: &Classifier) -> Result<Captions> {
-    let labels = &classifier.emotion_head()?.labels;
-    let mut captions = Captions::plain(labels);
-    if let Some(name) = &config.view {
-        let mut views = classifier.meta().views.clone();
-        if views.is_empty() {
-            views = crate::report::default_views(labels);
-        }
-        let Some(view) = views.get(name) else {
-            anyhow::bail!(
-                "{}: has no view `{name}` (views: {}); leave --view out or use one of them",
-                config.model.display(),
-                views.keys().cloned().collect::<Vec<_>>().join(", ")
-            );
-        };
-        captions = captions.with_view(view)?;
-    }
-    if config.show_units {
-        let Some(head) = classifier.unit_head() else {
-            anyhow::bail!(
-                "{}: has no action-unit head; leave --show-aus out or use a model trained with --aus",
-                config.model.display()
-            );
-        };
-        let threshold = head.threshold.unwrap_or(crate::train::UNIT_THRESHOLD);
-        captions = captions.with_units(&head.labels, threshold);
-    }
-    Ok(captions)
 }
 
 /// The end-of-run summary of one video: frames, faces, speed and the share of each label.

@@ -1,4 +1,4 @@
-//! The four stages of the annotate pipeline, each a function run on its own thread. Items flow
+//! The five stages of the annotate pipeline, each a function run on its own thread. Items flow
 //! as [`Item::Frame`]; [`Item::Tail`] (the audio after the last frame) marks a normal end, so a
 //! stage that sees its channel close without a tail knows an earlier stage failed, and the
 //! encoder then leaves no output behind instead of presenting a half-written file as complete.
@@ -11,13 +11,13 @@ use anyhow::{bail, Context, Result};
 use crossbeam_channel::{Receiver, Sender};
 use ffmpeg_next as ffmpeg;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use opencv::core::Mat;
 
 use crate::captions::Captions;
-use crate::classifier::Classifier;
-use crate::detect::{face_crop, FaceDetector, GrayLevels};
+use crate::faces::classify::FaceClassifier;
+use crate::faces::locate::{FaceLocator, Located};
+use crate::faces::picture::Picture;
+use crate::faces::track::TrackedFace;
 use crate::records::RecordWriter;
-use crate::track::{Smoother, TrackedBox, TrackedFace, Tracker};
 use crate::video::decode::{Decoder, Truncation};
 use crate::video::encode::Encoder;
 use crate::video::{with_planes, Frame};
@@ -33,30 +33,13 @@ pub enum Item<T> {
 /// A frame with its tracked faces and the crops of those due for classification.
 pub struct DetectedFrame {
     frame: Frame,
-    faces: Vec<TrackedBox>,
-    /// Whether each face is classified in this frame (otherwise it keeps its smoothed
-    /// probabilities).
-    classify: Vec<bool>,
-    /// The crops of the faces to classify, in order: `[faces, height, width]` gray values
-    /// 0..=255 at the model's input size.
-    crops: Vec<f32>,
-    /// Tracks that ended at this frame.
-    ended: Vec<u64>,
+    located: Located,
 }
 
-/// How often faces are classified and tracked in the detection stage.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Cadence {
-    /// A known face is classified every this many frames (a new one at once), staggered by
-    /// track ID so that the work spreads evenly over frames.
-    pub classify_every: usize,
-}
-
-impl Cadence {
-    /// Whether `face` is classified in frame number `frame`.
-    pub fn is_due(self, frame: usize, face: &TrackedBox) -> bool {
-        face.is_new || (frame as u64 + face.id).is_multiple_of(self.classify_every.max(1) as u64)
-    }
+/// A frame with its classified faces.
+pub struct ClassifiedFrame {
+    frame: Frame,
+    faces: Vec<TrackedFace>,
 }
 
 /// Most frames gathered into one ONNX Runtime call, so that batching never holds frames long.
@@ -65,17 +48,15 @@ const MAX_FRAMES_PER_BATCH: usize = 16;
 /// Time spent in each stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StageTimes {
-    /// Demuxing, decoding and conversion to BGR.
+    /// Demuxing and decoding.
     pub decode: Duration,
-    /// Grayscale conversion, Haar detection, tracking and face crops.
+    /// Face detection, tracking and crops.
     pub detect: Duration,
-    /// ONNX Runtime.
+    /// ONNX Runtime and smoothing.
     pub infer: Duration,
-    /// Smoothing and writing records (tracking itself is part of detection).
-    pub track: Duration,
-    /// Blurring faces (with --blur) and drawing overlays.
-    pub draw: Duration,
-    /// Colour conversion, x264 and muxing.
+    /// Writing records, blurring faces (with --blur) and drawing overlays.
+    pub overlay: Duration,
+    /// x264 and muxing.
     pub encode: Duration,
 }
 
@@ -83,28 +64,22 @@ impl StageTimes {
     /// A table of milliseconds per frame for each stage.
     pub fn per_frame_table(&self, frames: usize) -> String {
         let per = |d: Duration| d.as_secs_f64() * 1000.0 / frames.max(1) as f64;
-        format!(
-            "stage      ms/frame  total s\n\
-             decode   {:>10.2} {:>8.2}\n\
-             detect   {:>10.2} {:>8.2}\n\
-             infer    {:>10.2} {:>8.2}\n\
-             track    {:>10.2} {:>8.2}\n\
-             draw     {:>10.2} {:>8.2}\n\
-             encode   {:>10.2} {:>8.2}\n\
-             (stages run in parallel; the slowest one sets the speed)",
-            per(self.decode),
-            self.decode.as_secs_f64(),
-            per(self.detect),
-            self.detect.as_secs_f64(),
-            per(self.infer),
-            self.infer.as_secs_f64(),
-            per(self.track),
-            self.track.as_secs_f64(),
-            per(self.draw),
-            self.draw.as_secs_f64(),
-            per(self.encode),
-            self.encode.as_secs_f64(),
-        )
+        let mut table = String::from("stage      ms/frame  total s\n");
+        for (name, time) in [
+            ("decode", self.decode),
+            ("detect", self.detect),
+            ("infer", self.infer),
+            ("overlay", self.overlay),
+            ("encode", self.encode),
+        ] {
+            table.push_str(&format!(
+                "{name:<8} {:>10.2} {:>8.2}\n",
+                per(time),
+                time.as_secs_f64()
+            ));
+        }
+        table.push_str("(stages run in parallel; the slowest one sets the speed)");
+        table
     }
 }
 
@@ -167,23 +142,16 @@ pub fn decode(
     })
 }
 
-/// Finds and tracks the faces of each frame and crops those due for classification to the
-/// model's input size (`[width, height]`).
+/// Finds and tracks the faces of each frame and crops those due for classification.
 ///
 /// # Errors
-/// OpenCV failures.
+/// Detection failures.
 pub fn detect(
-    mut detector: FaceDetector,
-    mut tracker: Tracker,
-    cadence: Cadence,
-    crop_size: [usize; 2],
+    mut locator: FaceLocator,
     rx: Receiver<Item<Frame>>,
     tx: Sender<Item<DetectedFrame>>,
 ) -> Result<Duration> {
     let mut time = Duration::ZERO;
-    let mut resized = Mat::default();
-    let area = crop_size[0] * crop_size[1];
-    let side = i32::try_from(crop_size[0]).context("model input too large")?;
     for item in rx {
         let mut frame = match item {
             Item::Frame(frame) => frame,
@@ -193,100 +161,39 @@ pub fn detect(
             }
         };
         let started = Instant::now();
-        // The luma plane is the gray picture.
-        let (faces, classify, crops) = with_planes(&mut frame.image, |planes| {
-            let detections = detector.detect(&planes.y)?;
-            let faces = tracker.update(&detections);
-            let classify: Vec<bool> = faces
-                .iter()
-                .map(|face| cadence.is_due(frame.index, face))
-                .collect();
-            let due = faces.iter().zip(&classify).filter(|(_, due)| **due);
-            let mut crops = vec![0.0f32; classify.iter().filter(|due| **due).count() * area];
-            for ((face, _), out) in due.zip(crops.chunks_mut(area)) {
-                face_crop(
-                    &planes.y,
-                    GrayLevels::Video,
-                    face.bbox,
-                    side,
-                    &mut resized,
-                    out,
-                )?;
-            }
-            Ok((faces, classify, crops))
+        let index = frame.index;
+        let located = with_planes(&mut frame.image, |planes| {
+            Ok(locator.locate(index, &Picture::Yuv420(planes)))
         })
+        .context("reading a frame's planes")?
         .context("detecting faces")?;
         time += started.elapsed();
-        let detected = DetectedFrame {
-            frame,
-            faces,
-            classify,
-            crops,
-            ended: tracker.take_ended(),
-        };
-        if tx.send(Item::Frame(detected)).is_err() {
+        if tx
+            .send(Item::Frame(DetectedFrame { frame, located }))
+            .is_err()
+        {
             break;
         }
     }
     Ok(time)
 }
 
-/// How the inference stage batches and draws.
-pub struct InferSettings<'a> {
-    /// Faces per ONNX Runtime call.
-    pub batch: usize,
-    /// Blur the faces before drawing.
-    pub blur: bool,
-    /// What the tags say.
-    pub captions: &'a Captions,
-}
-
-/// What the inference stage counted.
-pub struct InferReport {
-    /// Face records written.
-    pub faces: usize,
-    /// Frames with at least one face.
-    pub frames_with_faces: usize,
-    /// Face records per displayed label index.
-    pub label_counts: Vec<usize>,
-    /// ONNX Runtime time.
-    pub infer_time: Duration,
-    /// Smoothing and record-writing time.
-    pub track_time: Duration,
-    /// Drawing time.
-    pub draw_time: Duration,
-}
-
-/// Classifies the due faces of several frames per ONNX Runtime call, then smooths, draws and
-/// records each frame in order.
+/// Classifies the due faces of several frames per ONNX Runtime call (up to the classifier's
+/// batch of faces, or [`MAX_FRAMES_PER_BATCH`] frames), then smooths each frame's faces in order.
 ///
 /// # Errors
-/// ONNX Runtime, drawing or record-writing failures.
+/// ONNX Runtime failures.
 pub fn infer(
-    mut classifier: Classifier,
-    mut smoother: Smoother,
-    mut records: RecordWriter,
-    settings: &InferSettings<'_>,
+    mut classifier: FaceClassifier,
     rx: Receiver<Item<DetectedFrame>>,
-    tx: Sender<Item<Frame>>,
-) -> Result<InferReport> {
-    let labels = classifier.emotion_head()?.labels.clone();
-    let classes = labels.len();
-    // Each classification: the emotion probabilities, then any action units'.
-    let width = classes + classifier.unit_head().map_or(0, |h| h.labels.len());
-    let face_len = classifier.input_len();
-    let batch = settings.batch;
-    let mut input = classifier.input_batch(batch); // [batch, channels, height, width]
-    let mut probs: Vec<f32> = Vec::new();
+    tx: Sender<Item<ClassifiedFrame>>,
+) -> Result<Duration> {
+    let mut time = Duration::ZERO;
     let mut pending: Vec<DetectedFrame> = Vec::with_capacity(MAX_FRAMES_PER_BATCH);
-    let mut report = InferReport {
-        faces: 0,
-        frames_with_faces: 0,
-        label_counts: vec![0; classes],
-        infer_time: Duration::ZERO,
-        track_time: Duration::ZERO,
-        draw_time: Duration::ZERO,
-    };
+    let mut crops: Vec<f32> = Vec::new();
+    let mut probs: Vec<f32> = Vec::new();
+    let crop_len = classifier.crop_len();
+    let batch = classifier.batch();
     let mut tail = None;
     while tail.is_none() {
         // Block for one frame, then take whatever else is ready, up to a batch of faces.
@@ -299,7 +206,7 @@ pub fn infer(
             && pending.len() < MAX_FRAMES_PER_BATCH
             && pending
                 .iter()
-                .map(|f| f.crops.len() / face_len)
+                .map(|f| f.located.crops.len() / crop_len)
                 .sum::<usize>()
                 < batch
         {
@@ -310,80 +217,106 @@ pub fn infer(
             }
         }
         let started = Instant::now();
-        probs.clear();
-        let crops: Vec<&[f32]> = pending
-            .iter()
-            .flat_map(|f| f.crops.chunks(face_len))
-            .collect();
-        for chunk in crops.chunks(batch) {
-            let slots = input
-                .as_slice_mut()
-                .context("input batch is not contiguous")?;
-            for (slot, crop) in slots.chunks_mut(face_len).zip(chunk) {
-                classifier.normalise(crop, slot);
-            }
-            let out =
-                classifier.probabilities(input.slice(ndarray::s![..chunk.len(), .., .., ..]))?;
-            probs.extend(out.iter());
+        crops.clear();
+        for frame in &pending {
+            crops.extend_from_slice(&frame.located.crops);
         }
-        report.infer_time += started.elapsed();
-
-        let mut classified = probs.chunks(width);
-        for mut detected in pending.drain(..) {
-            let started = Instant::now();
-            smoother.forget(&detected.ended);
-            let mut tracked = Vec::with_capacity(detected.faces.len());
-            for (face, due) in detected.faces.iter().zip(&detected.classify) {
-                let probs = if *due {
-                    let new = classified
-                        .next()
-                        .context("fewer classifications than crops")?;
-                    smoother.add(face.id, new)
-                } else {
-                    smoother
-                        .get(face.id)
-                        .with_context(|| format!("face #{} was never classified", face.id))?
-                };
-                let (emotions, units) = probs.split_at(classes.min(probs.len()));
-                tracked.push(TrackedFace {
-                    id: face.id,
-                    bbox: face.bbox,
-                    frontal: face.frontal,
-                    probs: emotions.to_vec(),
-                    units: units.to_vec(),
-                });
-            }
-            records
-                .write(detected.frame.index, detected.frame.time, &tracked)
-                .context("writing face records")?;
-            report.faces += tracked.len();
-            report.frames_with_faces += usize::from(!tracked.is_empty());
-            for face in &tracked {
-                report.label_counts[crate::captions::top_label(face, &labels).0] += 1;
-            }
-            report.track_time += started.elapsed();
-            let started = Instant::now();
-            with_planes(&mut detected.frame.image, |planes| {
-                if settings.blur {
-                    crate::draw::blur_faces_yuv420(planes, &tracked)?;
-                }
-                crate::draw::draw_faces_yuv420(planes, &tracked, settings.captions)
-            })
-            .context("drawing overlays")?;
-            report.draw_time += started.elapsed();
-            if tx.send(Item::Frame(detected.frame)).is_err() {
-                return Ok(report);
+        probs.clear();
+        classifier.classify(&crops, &mut probs)?;
+        let mut rows = probs.chunks(classifier.row_len());
+        let mut classified = Vec::with_capacity(pending.len());
+        for detected in pending.drain(..) {
+            let faces = classifier.smooth(&detected.located, &mut rows)?;
+            classified.push(ClassifiedFrame {
+                frame: detected.frame,
+                faces,
+            });
+        }
+        time += started.elapsed();
+        for frame in classified {
+            if tx.send(Item::Frame(frame)).is_err() {
+                return Ok(time);
             }
         }
     }
-    let Some(audio) = tail else {
-        // An earlier stage failed: leave the records unfinished (their partial files are removed).
-        return Ok(report);
+    if let Some(audio) = tail {
+        let _ = tx.send(Item::Tail(audio));
+    }
+    Ok(time)
+}
+
+/// How the overlay stage draws.
+pub struct OverlaySettings<'a> {
+    /// Blur the faces before drawing.
+    pub blur: bool,
+    /// What the tags say.
+    pub captions: &'a Captions,
+    /// The model's emotion labels.
+    pub labels: &'a [String],
+}
+
+/// What the overlay stage counted.
+pub struct OverlayReport {
+    /// Face records written.
+    pub faces: usize,
+    /// Frames with at least one face.
+    pub frames_with_faces: usize,
+    /// Face records per emotion label index.
+    pub label_counts: Vec<usize>,
+    /// Time spent.
+    pub time: Duration,
+}
+
+/// Writes each frame's face records, counts its labels, and blurs (when asked) and draws its
+/// faces.
+///
+/// # Errors
+/// Drawing or record-writing failures.
+pub fn overlay(
+    mut records: RecordWriter,
+    settings: &OverlaySettings<'_>,
+    rx: Receiver<Item<ClassifiedFrame>>,
+    tx: Sender<Item<Frame>>,
+) -> Result<OverlayReport> {
+    let mut report = OverlayReport {
+        faces: 0,
+        frames_with_faces: 0,
+        label_counts: vec![0; settings.labels.len()],
+        time: Duration::ZERO,
     };
-    records
-        .finish()
-        .context("finishing the face record files")?;
-    let _ = tx.send(Item::Tail(audio));
+    for item in rx {
+        let ClassifiedFrame { mut frame, faces } = match item {
+            Item::Frame(frame) => frame,
+            Item::Tail(audio) => {
+                records
+                    .finish()
+                    .context("finishing the face record files")?;
+                let _ = tx.send(Item::Tail(audio));
+                return Ok(report);
+            }
+        };
+        let started = Instant::now();
+        records
+            .write(frame.index, frame.time, &faces)
+            .context("writing face records")?;
+        report.faces += faces.len();
+        report.frames_with_faces += usize::from(!faces.is_empty());
+        for face in &faces {
+            report.label_counts[crate::captions::top_label(face, settings.labels).0] += 1;
+        }
+        with_planes(&mut frame.image, |planes| {
+            if settings.blur {
+                crate::draw::blur_faces_yuv420(planes, &faces)?;
+            }
+            crate::draw::draw_faces_yuv420(planes, &faces, settings.captions)
+        })
+        .context("drawing overlays")?;
+        report.time += started.elapsed();
+        if tx.send(Item::Frame(frame)).is_err() {
+            break;
+        }
+    }
+    // An earlier stage failed: the records are not finished, so none is presented as complete.
     Ok(report)
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::faces::{FaceOptions, VideoOptions};
+use super::faces::{FaceOptions, TagOptions, VideoOptions};
 use super::report::ReportOptions;
 use crate::annotate::{AnnotateConfig, Job};
 use crate::video::slowmo::slow_motion_path;
@@ -35,13 +35,8 @@ pub struct AnnotateArgs {
     /// Also write OUTPUT.slowFx.mp4, played F times slower (video only: audio is dropped).
     #[arg(long, value_name = "F", help_heading = "Outputs")]
     pub slowmo: Option<f64>,
-    /// Show this view of the model's labels instead of the labels (e.g. valence: negative,
-    /// positive, surprise, neutral; the FER2013 labels have it built in).
-    #[arg(long, value_name = "NAME", help_heading = "Outputs")]
-    pub view: Option<String>,
-    /// List the action units present under each face (models trained with --aus).
-    #[arg(long, help_heading = "Outputs")]
-    pub show_aus: bool,
+    #[command(flatten)]
+    pub tags: TagOptions,
     /// Blur every face in the annotated video (the box and label are still drawn); for
     /// sharing recordings of people who did not consent to being shown.
     #[arg(long, help_heading = "Outputs")]
@@ -177,16 +172,12 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
     }
     Ok(AnnotateConfig {
         jobs,
-        model: faces.model,
-        device: faces.device,
-        detect: faces.detect,
-        track: faces.track,
-        cadence: faces.cadence,
+        faces,
         batch: args.batch,
         encode,
         blur: args.blur,
-        view: args.view,
-        show_units: args.show_aus,
+        view: args.tags.view,
+        show_units: args.tags.show_aus,
         report: args.report.is_some().then_some(args.report_options),
         stats: args.stats,
         progress: !args.quiet,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::faces::{FaceOptions, VideoOptions};
+use super::faces::{FaceOptions, TagOptions, VideoOptions};
 use crate::live::capture::Source;
 use crate::live::LiveConfig;
 
@@ -44,6 +44,8 @@ pub struct LiveArgs {
     #[command(flatten)]
     pub faces: FaceOptions,
     #[command(flatten)]
+    pub tags: TagOptions,
+    #[command(flatten)]
     pub video: VideoOptions,
 }
 
@@ -64,11 +66,9 @@ pub fn live_config(args: LiveArgs, ort_lib: Option<PathBuf>) -> Result<LiveConfi
         json: args.json,
         stats_json: args.stats_json,
         save_dir: args.save_dir,
-        model: faces.model,
-        device: faces.device,
-        detect: faces.detect,
-        track: faces.track,
-        cadence: faces.cadence,
+        faces,
+        view: args.tags.view,
+        show_units: args.tags.show_aus,
         encode,
         ort_lib,
     })

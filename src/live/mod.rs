@@ -21,11 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use opencv::core::{Mat, Size};
 
-use crate::annotate::stages::Cadence;
 use crate::captions::Captions;
-use crate::detect::DetectConfig;
+use crate::faces::FaceConfig;
 use crate::records::RecordWriter;
-use crate::track::TrackConfig;
 use crate::video::encode::EncodeOptions;
 use analyze::Analyzer;
 use capture::{Capture, Captured, Slot, Source, Take};
@@ -37,6 +35,9 @@ use window::{Key, Window};
 /// ONNX Runtime threads: one, so that capture (decoding) keeps the other core; a frame has few
 /// faces, which gain little from more.
 const INFERENCE_THREADS: usize = 1;
+/// Faces per ONNX Runtime call: one frame's due faces (a larger frame is classified in several
+/// calls).
+const LIVE_BATCH: usize = 32;
 /// How long processing waits for a frame before it checks for Ctrl-C and window events again.
 const IDLE_WAIT: Duration = Duration::from_millis(10);
 
@@ -57,16 +58,12 @@ pub struct LiveConfig {
     pub stats_json: Option<PathBuf>,
     /// Folder of snapshots and of recordings started with r.
     pub save_dir: PathBuf,
-    /// The ONNX emotion model.
-    pub model: PathBuf,
-    /// Where inference runs.
-    pub device: crate::classifier::Device,
-    /// Face detection.
-    pub detect: DetectConfig,
-    /// Tracking and smoothing.
-    pub track: TrackConfig,
-    /// How often known faces are classified.
-    pub cadence: Cadence,
+    /// Models, detection, tracking and classification.
+    pub faces: FaceConfig,
+    /// Show this view of the model's labels instead of the labels.
+    pub view: Option<String>,
+    /// List the action units present under each face.
+    pub show_units: bool,
     /// x264 settings of recordings.
     pub encode: EncodeOptions,
     /// ONNX Runtime library override.
@@ -83,19 +80,19 @@ pub fn run(config: &LiveConfig, stop: &AtomicBool) -> Result<LiveStats> {
     quiet_opencv();
     crate::video::init().context("initialising FFmpeg")?;
     let env = crate::ort_runtime::environment(config.ort_lib.as_deref())?;
-    let (classifier, placement) = crate::classifier::Classifier::load_on(
-        &config.model,
-        &env,
-        INFERENCE_THREADS,
-        config.device,
-    )
-    .with_context(|| format!("loading model {}", config.model.display()))?;
-    if let Some(note) = placement.note() {
+    let core = config.faces.load(&env, INFERENCE_THREADS, LIVE_BATCH)?;
+    if let Some(note) = &core.note {
         eprintln!("{note}");
     }
-    let detector = crate::detect::FaceDetector::new(&config.detect)?;
-    let analyzer = Analyzer::new(detector, config.track, config.cadence, classifier);
-    let labels = analyzer.labels()?;
+    let captions = Captions::for_tags(
+        &config.faces.model,
+        core.classifier.classifier(),
+        config.view.as_deref(),
+        config.show_units,
+    )?;
+    let analyzer = Analyzer::new(core);
+    let labels = analyzer.classifier().labels().to_vec();
+    let units = analyzer.classifier().units().to_vec();
     // Opened after the model has loaded, so that its first frames are not kept waiting.
     let capture = Capture::open(&config.source)?;
     let (size, fps) = (capture.frame_size(), capture.fps);
@@ -105,14 +102,14 @@ pub fn run(config: &LiveConfig, stop: &AtomicBool) -> Result<LiveStats> {
         None => None,
     };
     // Created last: a record file left unfinished would stay behind as `.partial`.
-    let records =
-        RecordWriter::create(config.json.as_deref(), None, &labels, &[]).with_context(|| {
+    let records = RecordWriter::create(config.json.as_deref(), None, &labels, &units)
+        .with_context(|| {
             "creating the face record file; choose a writable --json path".to_string()
         })?;
     let mut session = Session {
         config,
         analyzer,
-        captions: Captions::plain(&labels),
+        captions,
         records,
         window,
         recordings: usize::from(recorder.is_some()),
@@ -198,9 +195,9 @@ impl Session<'_> {
         let faces = self.analyzer.analyze(&frame.image)?;
         let index = usize::try_from(frame.index).unwrap_or(usize::MAX);
         self.records
-            .write(index, frame.time, faces)
+            .write(index, frame.time, &faces)
             .context("writing face records")?;
-        crate::draw::draw_faces(&mut frame.image, faces, &self.captions)
+        crate::draw::draw_faces(&mut frame.image, &faces, &self.captions)
             .context("drawing faces")?;
         let info = HudInfo {
             recent: self.recent,

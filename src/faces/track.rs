@@ -1,33 +1,46 @@
-//! Face tracks: stable IDs across frames by box overlap (IoU), and per-track exponential
-//! smoothing of class probabilities so that labels do not flicker from frame to frame.
-//! [`Tracker`] works on boxes alone, so it runs next to detection and lets the pipeline classify
-//! a known face less often than every frame; [`Smoother`] runs where the probabilities arrive.
+//! Face tracks: stable IDs across frames by box overlap (IoU), one rule for how long a lost face
+//! lives, and per-track exponential smoothing of class probabilities so that labels do not
+//! flicker. [`Tracker`] works on boxes alone, so it runs next to detection and lets the pipeline
+//! classify a known face less often than every frame; [`Smoother`] runs where the probabilities
+//! arrive.
+//!
+//! The lifetime rule: a face the detector does not find keeps its last box, marked as not
+//! seen, for up to `max_missed` frames (turned away, covered, blurred for a moment); then its
+//! track ends and the ID is not used again.
 
 use std::collections::HashMap;
 
 use opencv::core::Rect;
 
-use crate::detect::{iou, Detection};
+use super::pose::HeadPose;
+use super::{iou, Detection, Landmarks};
 
 /// Tracking settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackConfig {
-    /// Least overlap for a detection to continue a track.
+    /// Least overlap for a detection to continue a track (and for two hits to be one face).
     pub min_iou: f64,
-    /// A track without a detection for this many frames ends.
+    /// A face not found keeps its box this many frames; then its track ends.
     pub max_missed: usize,
     /// Weight of the past in the probability average, 0..1 (0 = no smoothing).
     pub smoothing: f32,
 }
 
 /// One face in one frame with its track.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackedBox {
     /// Track ID, from 1, stable while the face stays in view.
     pub id: u64,
     /// Box in input pixels.
     pub bbox: Rect,
-    /// The detector saw the face frontal in this frame (not a box carried over).
+    /// The detector found the face in this frame; false for a box kept while it was lost.
+    pub seen: bool,
+    /// The five landmarks found in this frame, from detectors that give them.
+    pub landmarks: Option<Landmarks>,
+    /// Head pose from the landmarks.
+    pub pose: Option<HeadPose>,
+    /// Seen in this frame and facing the camera: within the frontal angles of [`HeadPose`], or
+    /// found by a frontal-only detector (Haar).
     pub frontal: bool,
     /// This frame starts the track.
     pub is_new: bool,
@@ -36,12 +49,8 @@ pub struct TrackedBox {
 /// One face in one frame, tracked and classified.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackedFace {
-    /// Track ID, from 1, stable while the face stays in view.
-    pub id: u64,
-    /// Box in input pixels.
-    pub bbox: Rect,
-    /// The detector saw the face frontal in this frame (not a box carried over).
-    pub frontal: bool,
+    /// Where the face is and how it is turned.
+    pub track: TrackedBox,
     /// Smoothed class probabilities.
     pub probs: Vec<f32>,
     /// Smoothed action-unit probabilities (empty when the model has no unit head).
@@ -73,7 +82,18 @@ impl Tracker {
         }
     }
 
-    /// Takes one frame's detections and returns them with their tracks, in the order given.
+    /// The settings.
+    pub fn config(&self) -> &TrackConfig {
+        &self.config
+    }
+
+    /// The last box of every live track (the faces to look for in the next frame).
+    pub fn boxes(&self) -> Vec<Rect> {
+        self.tracks.iter().map(|t| t.bbox).collect()
+    }
+
+    /// Takes one frame's detections and returns them with their tracks, in the order given,
+    /// followed by the lost faces that keep their boxes.
     pub fn update(&mut self, detections: &[Detection]) -> Vec<TrackedBox> {
         // Greedy matching, best overlaps first.
         let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
@@ -94,12 +114,8 @@ impl Tracker {
                 taken[t] = true;
             }
         }
-        for (track, was_taken) in self.tracks.iter_mut().zip(&taken) {
-            if !was_taken {
-                track.missed += 1;
-            }
-        }
-        let mut out = Vec::with_capacity(detections.len());
+        let mut out = Vec::with_capacity(detections.len() + self.tracks.len());
+        let mut new_tracks = Vec::new();
         for (detection, track) in detections.iter().zip(track_of) {
             let (id, is_new) = match track {
                 Some(t) => {
@@ -111,7 +127,7 @@ impl Tracker {
                 None => {
                     let id = self.next_id;
                     self.next_id += 1;
-                    self.tracks.push(Track {
+                    new_tracks.push(Track {
                         id,
                         bbox: detection.bbox,
                         missed: 0,
@@ -119,22 +135,47 @@ impl Tracker {
                     (id, true)
                 }
             };
+            let pose = detection
+                .landmarks
+                .as_ref()
+                .and_then(HeadPose::from_landmarks);
             out.push(TrackedBox {
                 id,
                 bbox: detection.bbox,
-                frontal: detection.frontal,
+                seen: true,
+                landmarks: detection.landmarks,
+                pose,
+                frontal: pose.is_none_or(|p| p.is_frontal()),
                 is_new,
             });
         }
         let max_missed = self.config.max_missed;
         let ended = &mut self.ended;
-        self.tracks.retain(|t| {
-            let keep = t.missed <= max_missed;
-            if !keep {
-                ended.push(t.id);
-            }
-            keep
-        });
+        self.tracks = std::mem::take(&mut self.tracks)
+            .into_iter()
+            .zip(taken)
+            .filter_map(|(mut track, was_taken)| {
+                if was_taken {
+                    return Some(track);
+                }
+                track.missed += 1;
+                if track.missed > max_missed {
+                    ended.push(track.id);
+                    return None;
+                }
+                out.push(TrackedBox {
+                    id: track.id,
+                    bbox: track.bbox,
+                    seen: false,
+                    landmarks: None,
+                    pose: None,
+                    frontal: false,
+                    is_new: false,
+                });
+                Some(track)
+            })
+            .chain(new_tracks)
+            .collect();
         out
     }
 
@@ -199,10 +240,11 @@ mod tests {
         smoothing: 0.5,
     };
 
-    fn seen(bbox: Rect) -> Detection {
+    fn found(bbox: Rect) -> Detection {
         Detection {
             bbox,
-            frontal: true,
+            score: 1.0,
+            landmarks: None,
         }
     }
 
@@ -211,35 +253,49 @@ mod tests {
         let mut tracker = Tracker::new(CONFIG);
         let a = Rect::new(0, 0, 100, 100);
         let b = Rect::new(300, 0, 100, 100);
-        let first = tracker.update(&[seen(a), seen(b)]);
+        let first = tracker.update(&[found(a), found(b)]);
         assert_eq!(first.iter().map(|f| f.id).collect::<Vec<_>>(), vec![1, 2]);
-        assert!(first.iter().all(|f| f.is_new));
+        assert!(first.iter().all(|f| f.is_new && f.seen && f.frontal));
         // Both move a little and are given in the other order.
         let second = tracker.update(&[
-            seen(Rect::new(305, 0, 100, 100)),
-            Detection {
-                bbox: Rect::new(5, 0, 100, 100),
-                frontal: false,
-            },
+            found(Rect::new(305, 0, 100, 100)),
+            found(Rect::new(5, 0, 100, 100)),
         ]);
         assert_eq!(second.iter().map(|f| f.id).collect::<Vec<_>>(), vec![2, 1]);
         assert!(second.iter().all(|f| !f.is_new));
-        assert!(!second[1].frontal);
+        assert_eq!(
+            tracker.boxes(),
+            vec![Rect::new(5, 0, 100, 100), Rect::new(305, 0, 100, 100)]
+        );
     }
 
     #[test]
-    fn lost_tracks_end_and_new_faces_get_new_ids() {
+    fn a_lost_face_keeps_its_box_for_max_missed_frames_then_ends() {
         let mut tracker = Tracker::new(CONFIG);
         let a = Rect::new(0, 0, 100, 100);
-        tracker.update(&[seen(a)]);
-        for _ in 0..3 {
-            tracker.update(&[]);
+        tracker.update(&[found(a)]);
+        for _ in 0..CONFIG.max_missed {
+            let kept = tracker.update(&[]);
+            assert_eq!(kept.len(), 1, "the lost face keeps its box");
+            assert!(!kept[0].seen && !kept[0].frontal);
+            assert_eq!((kept[0].id, kept[0].bbox), (1, a));
+            assert!(tracker.take_ended().is_empty());
         }
+        assert!(tracker.update(&[]).is_empty());
         assert_eq!(tracker.take_ended(), vec![1]);
-        assert!(tracker.take_ended().is_empty());
-        let again = tracker.update(&[seen(a)]);
+        let again = tracker.update(&[found(a)]);
         assert_eq!(again[0].id, 2);
         assert!(again[0].is_new);
+    }
+
+    #[test]
+    fn a_face_found_again_within_max_missed_keeps_its_id() {
+        let mut tracker = Tracker::new(CONFIG);
+        let a = Rect::new(0, 0, 100, 100);
+        tracker.update(&[found(a)]);
+        tracker.update(&[]);
+        let back = tracker.update(&[found(Rect::new(3, 3, 100, 100))]);
+        assert_eq!((back.len(), back[0].id, back[0].seen), (1, 1, true));
     }
 
     #[test]
