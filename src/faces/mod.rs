@@ -19,6 +19,7 @@ pub mod haar;
 pub mod locate;
 pub mod picture;
 pub mod pose;
+pub mod recall;
 pub mod track;
 pub mod yunet;
 

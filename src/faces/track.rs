@@ -6,7 +6,7 @@
 //!
 //! The lifetime rule: a face the detector does not find keeps its last box, marked as not
 //! seen, for up to `max_missed` frames (turned away, covered, blurred for a moment); then its
-//! track ends and the ID is not used again.
+//! track ends and the ID is not used again. A shot cut ends every track at once.
 
 use std::collections::HashMap;
 
@@ -179,6 +179,11 @@ impl Tracker {
         out
     }
 
+    /// Ends every track (a shot cut: the faces after it are new ones).
+    pub fn end_all(&mut self) {
+        self.ended.extend(self.tracks.drain(..).map(|t| t.id));
+    }
+
     /// IDs of the tracks that ended since the last call.
     pub fn take_ended(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.ended)
@@ -286,6 +291,17 @@ mod tests {
         let again = tracker.update(&[found(a)]);
         assert_eq!(again[0].id, 2);
         assert!(again[0].is_new);
+    }
+
+    #[test]
+    fn a_cut_ends_every_track() {
+        let mut tracker = Tracker::new(CONFIG);
+        let a = Rect::new(0, 0, 100, 100);
+        tracker.update(&[found(a)]);
+        tracker.end_all();
+        let after = tracker.update(&[found(a)]);
+        assert_eq!((after[0].id, after[0].is_new), (2, true));
+        assert_eq!(tracker.take_ended(), vec![1]);
     }
 
     #[test]
