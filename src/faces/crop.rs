@@ -53,12 +53,12 @@ impl FaceSquare {
     pub fn square(self, bbox: Rect, landmarks: Option<&Landmarks>) -> (Point2f, f32) {
         match landmarks {
             Some(points) => from_landmarks(points),
-            None => self.from_box(bbox),
+            None => self.box_square(bbox),
         }
     }
 
     /// Centre and side of the crop square of `bbox`.
-    fn from_box(self, bbox: Rect) -> (Point2f, f32) {
+    fn box_square(self, bbox: Rect) -> (Point2f, f32) {
         let (w, h) = (f64::from(bbox.width), f64::from(bbox.height));
         let (cx, cy) = (f64::from(bbox.x) + w / 2.0, f64::from(bbox.y) + h / 2.0);
         let (cy, side) = match self {
@@ -212,13 +212,41 @@ mod tests {
     fn a_yunet_box_maps_to_the_cascade_square() {
         // The cascade's square of side 100 at (50, 50)..(150, 150) as YuNet boxes it.
         let yunet = Rect::new(60, 46, 80, 114); // 0.805 x 1.139 of 100, centre 3.3 lower
-        let (centre, side) = FaceSquare::FromYunet.square(yunet);
+        let (centre, side) = FaceSquare::FromYunet.square(yunet, None);
         assert!((side - 100.0).abs() < 1.5, "{side}");
         assert!(
             (centre.x - 100.0).abs() < 1.0 && (centre.y - 99.7).abs() < 1.5,
             "{centre:?}"
         );
-        let (centre, side) = FaceSquare::AsBoxed.square(Rect::new(50, 50, 100, 100));
+        let (centre, side) = FaceSquare::AsBoxed.square(Rect::new(50, 50, 100, 100), None);
         assert_eq!((centre, side), (Point2f::new(100.0, 100.0), 100.0));
+    }
+
+    #[test]
+    fn landmarks_give_the_same_square_at_any_tilt() {
+        // Eyes 30 apart, mouth 32 below them: the square's side is 1.812 * hypot(30, 32).
+        let upright = [
+            (-15.0, 0.0),
+            (15.0, 0.0),
+            (0.0, 18.0),
+            (-12.0, 32.0),
+            (12.0, 32.0),
+        ];
+        let side = SIDE_PER_LANDMARK_SPAN * 30.0f32.hypot(32.0);
+        for degrees in [0.0f32, 25.0, -40.0] {
+            let (sin, cos) = degrees.to_radians().sin_cos();
+            let points = upright.map(|(x, y): (f32, f32)| {
+                Point2f::new(200.0 + cos * x - sin * y, 100.0 + sin * x + cos * y)
+            });
+            let (centre, s) = FaceSquare::FromYunet.square(Rect::default(), Some(&points));
+            assert!((s - side).abs() < 0.01, "{s}");
+            // The centre: 16 below the eyes, then lifted by 0.094 sides, turned with the face.
+            let along = 16.0 - CENTRE_ABOVE_LANDMARKS * side;
+            let expected = Point2f::new(200.0 - sin * along, 100.0 + cos * along);
+            assert!(
+                (centre - expected).norm() < 0.01,
+                "{degrees}: {centre:?} vs {expected:?}"
+            );
+        }
     }
 }
