@@ -7,7 +7,7 @@ use std::process::Output;
 use assert_cmd::Command;
 
 use crate::util::{
-    assert_clean_failure, assert_face_record, default_model, os, probe, records, video,
+    assert_clean_failure, assert_face_record, default_model, ffmpeg, os, probe, records, video,
 };
 
 fn annotate(args: &[&std::ffi::OsStr]) -> Output {
@@ -284,16 +284,6 @@ fn dimensions(path: &Path) -> anyhow::Result<String> {
         .output()?;
     let text = String::from_utf8_lossy(&dims.stdout);
     Ok(text.trim().split(',').take(2).collect::<Vec<_>>().join(","))
-}
-
-/// Runs ffmpeg quietly with `args`.
-fn ffmpeg(args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .status()?;
-    anyhow::ensure!(status.success(), "ffmpeg {args:?} failed");
-    Ok(())
 }
 
 #[test]

@@ -12,7 +12,7 @@ use opencv::core::Vec3b;
 use opencv::prelude::*;
 
 use crate::util::{
-    assert_clean_failure, assert_face_record, default_model, os, probe, records, video,
+    assert_clean_failure, assert_face_record, default_model, os, probe, records, repo_file, video,
 };
 
 /// `emolens live ARGS` run to its end.
@@ -156,6 +156,52 @@ fn clip_without_faces_gives_no_face_records() -> anyhow::Result<()> {
     assert!(
         faces.is_empty(),
         "face records on a clip without faces: {faces:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_ckplus_model_gives_action_units_and_their_tags_in_live_mode() -> anyhow::Result<()> {
+    let input = video("pyfeat_single_face.mp4");
+    let dir = tempfile::tempdir()?;
+    let faces = dir.path().join("f.jsonl");
+    let model = repo_file("models/emolens-ckplus.onnx");
+    let output = live(&[
+        os("--source"),
+        input.as_os_str(),
+        os("--no-window"),
+        os("--model"),
+        model.as_os_str(),
+        os("--show-aus"),
+        os("--view"),
+        os("valence"),
+        os("--json"),
+        faces.as_os_str(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let faces = records(&faces);
+    assert!(!faces.is_empty(), "the man is found");
+    for face in &faces {
+        let units = face["aus"]
+            .as_object()
+            .expect("action units in every record");
+        assert_eq!(units.len(), 23, "{face}");
+        assert!(units.contains_key("AU12"), "{face}");
+    }
+    // The smile at the end: the lip corner puller (AU12) is present in most of the last frames.
+    let last = &faces[faces.len() * 2 / 3..];
+    let smiling = last
+        .iter()
+        .filter(|f| f["aus"]["AU12"].as_f64().unwrap_or(0.0) >= 0.5)
+        .count();
+    assert!(
+        smiling * 2 > last.len(),
+        "AU12 in {smiling} of {}",
+        last.len()
     );
     Ok(())
 }

@@ -8,7 +8,9 @@ use std::process::Output;
 use assert_cmd::Command;
 use opencv::prelude::*;
 
-use crate::util::{assert_clean_failure, default_model, os, shared_data, succeeded, video};
+use crate::util::{
+    assert_clean_failure, csv_rows, default_model, number, os, shared_data, succeeded, video,
+};
 
 fn emolens(args: &[&std::ffi::OsStr]) -> Output {
     default_model();
@@ -67,28 +69,6 @@ fn annotate_with_report(input: &Path, dir: &Path) -> (PathBuf, PathBuf, String) 
 }
 
 /// Rows of a CSV file as maps from column name to text.
-fn csv_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).expect("a CSV file");
-    let header = reader.headers().expect("a header").clone();
-    reader
-        .records()
-        .map(|row| {
-            let row = row.expect("a CSV row");
-            header
-                .iter()
-                .zip(row.iter())
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .collect()
-}
-
-fn number(row: &BTreeMap<String, String>, column: &str) -> f64 {
-    row.get(column)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("column {column} in {row:?}"))
-}
-
 #[test]
 fn two_faces_side_by_side_get_two_tracks_with_their_expressions() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;

@@ -4,6 +4,7 @@
 mod annotate;
 mod bad_input;
 mod evaluate;
+mod faces;
 mod inspect;
 mod live;
 mod report;

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use emolens::dataset::FER2013_LABELS;
@@ -145,4 +146,38 @@ pub fn probe(path: &Path) -> Vec<(String, u64, f64)> {
             }
         })
         .collect()
+}
+
+/// Runs ffmpeg quietly with `args`.
+pub fn ffmpeg(args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .status()?;
+    anyhow::ensure!(status.success(), "ffmpeg {args:?} failed");
+    Ok(())
+}
+
+/// The rows of a CSV file, each a map from column name to value.
+pub fn csv_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).expect("a CSV file");
+    let header = reader.headers().expect("a header").clone();
+    reader
+        .records()
+        .map(|row| {
+            let row = row.expect("a CSV row");
+            header
+                .iter()
+                .zip(row.iter())
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+/// A number in a CSV row.
+pub fn number(row: &BTreeMap<String, String>, column: &str) -> f64 {
+    row.get(column)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("column {column} in {row:?}"))
 }
