@@ -15,6 +15,11 @@ use opencv::core::Rect;
 use super::pose::HeadPose;
 use super::{iou, Detection, Landmarks};
 
+/// Weight of a track's past box when a new detection arrives: boxes move smoothly instead of
+/// jittering by a few pixels from frame to frame (which also makes the video cheaper to encode:
+/// a tag that moves as one block is predicted, a jittering one is coded anew).
+const BOX_SMOOTHING: f32 = 0.5;
+
 /// Tracking settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackConfig {
@@ -59,8 +64,36 @@ pub struct TrackedFace {
 
 struct Track {
     id: u64,
+    /// The smoothed box, rounded.
     bbox: Rect,
+    /// The smoothed box: x, y, width, height.
+    smoothed: [f32; 4],
     missed: usize,
+}
+
+impl Track {
+    fn new(id: u64, bbox: Rect) -> Self {
+        Self {
+            id,
+            bbox,
+            smoothed: corners(bbox),
+            missed: 0,
+        }
+    }
+
+    /// Blends a new detection into the box (see [`BOX_SMOOTHING`]).
+    fn follow(&mut self, found: Rect) {
+        for (s, v) in self.smoothed.iter_mut().zip(corners(found)) {
+            *s = BOX_SMOOTHING * *s + (1.0 - BOX_SMOOTHING) * v;
+        }
+        let [x, y, w, h] = self.smoothed.map(|v| v.round() as i32);
+        self.bbox = Rect::new(x, y, w, h);
+        self.missed = 0;
+    }
+}
+
+fn corners(r: Rect) -> [f32; 4] {
+    [r.x, r.y, r.width, r.height].map(|v| v as f32)
 }
 
 /// Assigns detections to tracks frame by frame.
@@ -117,22 +150,17 @@ impl Tracker {
         let mut out = Vec::with_capacity(detections.len() + self.tracks.len());
         let mut new_tracks = Vec::new();
         for (detection, track) in detections.iter().zip(track_of) {
-            let (id, is_new) = match track {
+            let (id, bbox, is_new) = match track {
                 Some(t) => {
                     let track = &mut self.tracks[t];
-                    track.bbox = detection.bbox;
-                    track.missed = 0;
-                    (track.id, false)
+                    track.follow(detection.bbox);
+                    (track.id, track.bbox, false)
                 }
                 None => {
                     let id = self.next_id;
                     self.next_id += 1;
-                    new_tracks.push(Track {
-                        id,
-                        bbox: detection.bbox,
-                        missed: 0,
-                    });
-                    (id, true)
+                    new_tracks.push(Track::new(id, detection.bbox));
+                    (id, detection.bbox, true)
                 }
             };
             let pose = detection
@@ -141,7 +169,7 @@ impl Tracker {
                 .and_then(HeadPose::from_landmarks);
             out.push(TrackedBox {
                 id,
-                bbox: detection.bbox,
+                bbox,
                 seen: true,
                 landmarks: detection.landmarks,
                 pose,
@@ -268,9 +296,12 @@ mod tests {
         ]);
         assert_eq!(second.iter().map(|f| f.id).collect::<Vec<_>>(), vec![2, 1]);
         assert!(second.iter().all(|f| !f.is_new));
+        // The boxes move halfway (BOX_SMOOTHING 0.5): 2.5 pixels, rounded away from zero.
+        let smoothed = vec![Rect::new(3, 0, 100, 100), Rect::new(303, 0, 100, 100)];
+        assert_eq!(tracker.boxes(), smoothed);
         assert_eq!(
-            tracker.boxes(),
-            vec![Rect::new(5, 0, 100, 100), Rect::new(305, 0, 100, 100)]
+            second[1].bbox, smoothed[0],
+            "the faces carry the smoothed box"
         );
     }
 
