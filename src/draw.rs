@@ -262,10 +262,15 @@ impl Overlay {
 }
 
 /// The overlays of a frame's faces with their tags placed: each tag block inside the frame, on
-/// no other tag, and where it can, on no other face. Candidates in order: above the box, below
+/// no other tag nor on `keep_clear` (the live figures, say), and where it can, on no other face. Candidates in order: above the box, below
 /// it, inside its top, then further above and below; the first that is free wins, else the one
 /// that covers least.
-fn layout(faces: &[TrackedFace], captions: &Captions, frame: Size) -> opencv::Result<Vec<Overlay>> {
+fn layout(
+    faces: &[TrackedFace],
+    captions: &Captions,
+    frame: Size,
+    keep_clear: &[Rect],
+) -> opencv::Result<Vec<Overlay>> {
     let largest = Style::for_height(frame.height);
     let mut overlays = faces
         .iter()
@@ -275,7 +280,7 @@ fn layout(faces: &[TrackedFace], captions: &Captions, frame: Size) -> opencv::Re
     let mut order: Vec<usize> = (0..overlays.len()).collect();
     order.sort_by_key(|&i| (overlays[i].bbox.y, overlays[i].bbox.x));
     let boxes: Vec<Rect> = overlays.iter().map(|o| o.bbox).collect();
-    let mut placed: Vec<Rect> = Vec::with_capacity(overlays.len());
+    let mut placed: Vec<Rect> = keep_clear.to_vec();
     for i in order {
         let overlay = &mut overlays[i];
         let size = overlay.block();
@@ -327,13 +332,13 @@ pub fn tag_rects(
     captions: &Captions,
     frame: Size,
 ) -> opencv::Result<Vec<Vec<Rect>>> {
-    Ok(layout(faces, captions, frame)?
+    Ok(layout(faces, captions, frame, &[])?
         .iter()
         .map(|o| o.tags.iter().map(|t| t.rect).collect())
         .collect())
 }
 
-/// Draws every face's box and tags onto `image` (BGR).
+/// Draws every face's box and tags onto `image` (BGR), the tags clear of `keep_clear`.
 ///
 /// # Errors
 /// OpenCV's error when drawing fails.
@@ -341,9 +346,10 @@ pub fn draw_faces(
     image: &mut Mat,
     faces: &[TrackedFace],
     captions: &Captions,
+    keep_clear: &[Rect],
 ) -> opencv::Result<()> {
     let frame = Size::new(image.cols(), image.rows());
-    for overlay in layout(faces, captions, frame)? {
+    for overlay in layout(faces, captions, frame, keep_clear)? {
         overlay.draw(image, Point::new(0, 0), true)?;
     }
     Ok(())
@@ -361,7 +367,7 @@ pub fn draw_faces_yuv420(
 ) -> opencv::Result<()> {
     let frame = Size::new(planes.y.cols(), planes.y.rows());
     let mut patch = Patch::default();
-    for overlay in layout(faces, captions, frame)? {
+    for overlay in layout(faces, captions, frame, &[])? {
         for (area, has_text) in overlay.areas() {
             let Some(area) = whole_chroma_area(area, &planes.y) else {
                 continue;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use opencv::core::{Mat, Size};
+use opencv::prelude::*;
 
 use crate::captions::Captions;
 use crate::faces::FaceConfig;
@@ -197,13 +198,15 @@ impl Session<'_> {
         self.records
             .write(index, frame.time, &faces)
             .context("writing face records")?;
-        crate::draw::draw_faces(&mut frame.image, &faces, &self.captions)
-            .context("drawing faces")?;
         let info = HudInfo {
             recent: self.recent,
             dropped: slot.counts().dropped,
             recording: self.recorder.is_some(),
         };
+        let hud_area =
+            hud::area(frame.image.rows(), &info).context("measuring the live figures")?;
+        crate::draw::draw_faces(&mut frame.image, &faces, &self.captions, &[hud_area])
+            .context("drawing faces")?;
         hud::draw_hud(&mut frame.image, &info).context("drawing the live figures")?;
         let key = match &self.window {
             Some(window) => {
