@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
 
-use crate::captions::Captions;
 use crate::cli::report::ReportOptions;
 use crate::faces::FaceConfig;
 use crate::model_meta::Views;
@@ -60,10 +59,6 @@ pub struct AnnotateConfig {
     pub encode: EncodeOptions,
     /// Blur each face in the annotated video (labels are still drawn).
     pub blur: bool,
-    /// Show this view of the model's labels instead of the labels.
-    pub view: Option<String>,
-    /// List the action units present under each face.
-    pub show_units: bool,
     /// How reports are made, for the jobs that ask for one.
     pub report: Option<ReportOptions>,
     /// Print per-stage times at the end.
@@ -141,12 +136,6 @@ fn run_job(
     let labels = core.classifier.labels().to_vec();
     let units = core.classifier.units().to_vec();
     let views = core.classifier.classifier().meta().views.clone();
-    let captions = Captions::for_tags(
-        &config.faces.model,
-        core.classifier.classifier(),
-        config.view.as_deref(),
-        config.show_units,
-    )?;
     let records = crate::records::RecordWriter::create(
         job.json.as_deref(),
         job.csv.as_deref(),
@@ -166,7 +155,7 @@ fn run_job(
     let (recycle_tx, recycle_rx) = bounded(CHANNEL_DEPTH * 5);
     let overlay_settings = stages::OverlaySettings {
         blur: config.blur,
-        captions: &captions,
+        captions: &core.captions,
         labels: &labels,
     };
     let (decode, detect, infer, overlay, encode) = std::thread::scope(|scope| {

@@ -66,7 +66,7 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
     if args.batch == 0 || args.batch > 1024 {
         bail!("--batch {} is out of range: use 1 to 1024", args.batch);
     }
-    let faces = args.faces.settings()?;
+    let faces = args.faces.settings(args.tags)?;
     let encode = args.video.encode_options()?;
     if let Some(f) = args.slowmo {
         if !(f > 1.0 && f <= MAX_SLOWMO) {
@@ -176,8 +176,6 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
         batch: args.batch,
         encode,
         blur: args.blur,
-        view: args.tags.view,
-        show_units: args.tags.show_aus,
         report: args.report.is_some().then_some(args.report_options),
         stats: args.stats,
         progress: !args.quiet,

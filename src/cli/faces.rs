@@ -69,7 +69,7 @@ impl FaceOptions {
     ///
     /// # Errors
     /// Says which value is invalid and what is valid.
-    pub fn settings(self) -> Result<FaceConfig> {
+    pub fn settings(self, tags: TagOptions) -> Result<FaceConfig> {
         if self.classify_every == 0 {
             bail!("--classify-every must be at least 1 (1 = classify every face in every frame)");
         }
@@ -98,6 +98,8 @@ impl FaceOptions {
                 classify_every: self.classify_every,
             },
             upright: !self.no_align,
+            view: tags.view,
+            show_units: tags.show_aus,
         })
     }
 }

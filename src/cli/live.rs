@@ -56,7 +56,7 @@ pub struct LiveArgs {
 pub fn live_config(args: LiveArgs, ort_lib: Option<PathBuf>) -> Result<LiveConfig> {
     check_source(&args.source, args.realtime)?;
     check_outputs(&args)?;
-    let faces = args.faces.settings()?;
+    let faces = args.faces.settings(args.tags)?;
     let encode = args.video.encode_options()?;
     Ok(LiveConfig {
         source: args.source,
@@ -67,8 +67,6 @@ pub fn live_config(args: LiveArgs, ort_lib: Option<PathBuf>) -> Result<LiveConfi
         stats_json: args.stats_json,
         save_dir: args.save_dir,
         faces,
-        view: args.tags.view,
-        show_units: args.tags.show_aus,
         encode,
         ort_lib,
     })

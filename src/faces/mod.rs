@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use opencv::core::{Point2f, Rect};
 
+use crate::captions::Captions;
 use crate::classifier::Classifier;
 use crate::device::Device;
 use classify::FaceClassifier;
@@ -103,6 +104,10 @@ pub struct FaceConfig {
     pub cadence: Cadence,
     /// Turn faces upright (eyes level) from their landmarks before classifying them.
     pub upright: bool,
+    /// Show this view of the model's labels in the tags instead of the labels.
+    pub view: Option<String>,
+    /// List the action units present in the tags.
+    pub show_units: bool,
 }
 
 /// The two halves of the core, loaded.
@@ -111,6 +116,8 @@ pub struct Core {
     pub locator: FaceLocator,
     /// Classification and smoothing.
     pub classifier: FaceClassifier,
+    /// What the faces' tags say.
+    pub captions: Captions,
     /// Where the emotion model runs, when that is worth telling (a fallback to the CPU).
     pub note: Option<String>,
 }
@@ -121,7 +128,7 @@ impl FaceConfig {
     ///
     /// # Errors
     /// A model or detector that is missing, not what it should be, or cannot run on the device
-    /// asked for; the message names the file.
+    /// asked for, or a view or unit tags the model cannot give; the message names the file.
     pub fn load(
         &self,
         env: &ort::environment::Environment,
@@ -137,6 +144,12 @@ impl FaceConfig {
         let (classifier, placement) = classifier?;
         let detector =
             detector.map_err(|_| anyhow::anyhow!("loading the face detector panicked"))??;
+        let captions = Captions::for_tags(
+            &self.model,
+            &classifier,
+            self.view.as_deref(),
+            self.show_units,
+        )?;
         let classifier = FaceClassifier::new(classifier, self.track.smoothing, batch)?;
         let size = classifier.classifier().meta().preprocess.size;
         let side = i32::try_from(size[0]).context("model input too large")?;
@@ -145,6 +158,7 @@ impl FaceConfig {
         Ok(Core {
             locator: FaceLocator::new(finder, self.cadence, cropper, classifier.crop_len()),
             classifier,
+            captions,
             note: placement.note(),
         })
     }

@@ -61,10 +61,6 @@ pub struct LiveConfig {
     pub save_dir: PathBuf,
     /// Models, detection, tracking and classification.
     pub faces: FaceConfig,
-    /// Show this view of the model's labels instead of the labels.
-    pub view: Option<String>,
-    /// List the action units present under each face.
-    pub show_units: bool,
     /// x264 settings of recordings.
     pub encode: EncodeOptions,
     /// ONNX Runtime library override.
@@ -85,12 +81,7 @@ pub fn run(config: &LiveConfig, stop: &AtomicBool) -> Result<LiveStats> {
     if let Some(note) = &core.note {
         eprintln!("{note}");
     }
-    let captions = Captions::for_tags(
-        &config.faces.model,
-        core.classifier.classifier(),
-        config.view.as_deref(),
-        config.show_units,
-    )?;
+    let captions = core.captions.clone();
     let analyzer = Analyzer::new(core);
     let labels = analyzer.classifier().labels().to_vec();
     let units = analyzer.classifier().units().to_vec();
