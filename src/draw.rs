@@ -10,31 +10,6 @@ use crate::captions::Captions;
 use crate::faces::track::TrackedFace;
 use crate::video::PlaneMats;
 
-/// BGR colours of the FER2013 emotions, the CK+ names of the same emotions and the valence
-/// groups; other labels take [`PALETTE`] by label index.
-const EMOTION_COLOURS: [(&str, [f64; 3]); 12] = [
-    ("angry", [40.0, 40.0, 230.0]),
-    ("anger", [40.0, 40.0, 230.0]),
-    ("negative", [40.0, 40.0, 230.0]),
-    ("disgust", [40.0, 140.0, 40.0]),
-    ("contempt", [30.0, 100.0, 130.0]),
-    ("fear", [160.0, 60.0, 160.0]),
-    ("happy", [40.0, 210.0, 250.0]),
-    ("positive", [40.0, 210.0, 250.0]),
-    ("sad", [200.0, 120.0, 30.0]),
-    ("sadness", [200.0, 120.0, 30.0]),
-    ("surprise", [0.0, 140.0, 255.0]),
-    ("neutral", [190.0, 190.0, 190.0]),
-];
-/// Colours for labels of other models.
-const PALETTE: [[f64; 3]; 6] = [
-    [230.0, 120.0, 40.0],
-    [40.0, 200.0, 120.0],
-    [120.0, 40.0, 230.0],
-    [40.0, 230.0, 230.0],
-    [230.0, 40.0, 200.0],
-    [150.0, 150.0, 40.0],
-];
 const FONT: i32 = imgproc::FONT_HERSHEY_SIMPLEX;
 /// Text height relative to the frame height: readable at 360p and 1080p alike.
 const TEXT_SCALE_PER_PIXEL: f64 = 0.6 / 360.0;
@@ -48,13 +23,10 @@ const BLUR_CELLS: i32 = 8;
 /// A blurred face's box grows by this share of its size on each side.
 const BLUR_MARGIN: f64 = 0.12;
 
-/// The colour of `label` (index `index` in its model's labels).
+/// The colour of `label` (index `index` in its model's labels), as a BGR scalar.
 pub fn label_colour(label: &str, index: usize) -> Scalar {
-    let bgr = EMOTION_COLOURS
-        .iter()
-        .find(|(name, _)| *name == label)
-        .map_or(PALETTE[index % PALETTE.len()], |(_, c)| *c);
-    Scalar::new(bgr[0], bgr[1], bgr[2], 0.0)
+    let [r, g, b] = crate::palette::label_rgb(label, index).map(f64::from);
+    Scalar::new(b, g, r, 0.0)
 }
 
 /// Size of a tag's text and of the box line, set by the frame height so that they read alike

@@ -1,5 +1,6 @@
 //! Per-face data: one record per face per frame, as JSON Lines and/or CSV, each written under a
-//! temporary name and renamed by [`RecordWriter::finish`].
+//! temporary name and renamed by [`RecordWriter::finish`]; a writer dropped unfinished (a failed
+//! run) removes its temporary files, so no half-written records are left or taken as complete.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -70,6 +71,7 @@ fn landmark_pairs(points: &Landmarks) -> [[f32; 2]; 5] {
     points.map(|p| [round1(p.x), round1(p.y)])
 }
 
+/// One output file, written under its partial name.
 struct Sink {
     writer: BufWriter<File>,
     partial: PathBuf,
@@ -86,9 +88,17 @@ impl Sink {
         })
     }
 
+    /// Flushes and renames the file into place (on failure, [`Drop`] removes it).
     fn finish(mut self) -> std::io::Result<()> {
         self.writer.flush()?;
         std::fs::rename(&self.partial, &self.target)
+    }
+}
+
+impl Drop for Sink {
+    /// Removes the partial file; after a successful [`Sink::finish`] it is already gone.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.partial);
     }
 }
 
@@ -217,6 +227,22 @@ mod tests {
     use super::*;
     use crate::faces::pose::HeadPose;
     use opencv::core::{Point2f, Rect};
+
+    #[test]
+    fn an_unfinished_writer_leaves_no_file() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let json = dir.path().join("f.jsonl");
+        let labels = vec!["happy".to_owned()];
+        let writer = RecordWriter::create(Some(&json), None, &labels, &[])?;
+        assert!(crate::util::partial_path(&json).exists());
+        drop(writer);
+        assert_eq!(
+            std::fs::read_dir(dir.path())?.count(),
+            0,
+            "nothing left behind"
+        );
+        Ok(())
+    }
 
     #[test]
     fn json_and_csv_hold_the_same_record() -> Result<(), Box<dyn std::error::Error>> {

@@ -316,7 +316,7 @@ pub fn overlay(
             break;
         }
     }
-    // An earlier stage failed: the records are not finished, so none is presented as complete.
+    // An earlier stage failed: the records are dropped unfinished, which removes their files.
     Ok(report)
 }
 

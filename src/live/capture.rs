@@ -17,8 +17,6 @@ use opencv::videoio::{self, VideoCapture};
 const STREAM_OPEN_TIMEOUT_MS: i32 = 10_000;
 /// A stream that delivers nothing for this long is treated as ended.
 const STREAM_READ_TIMEOUT_MS: i32 = 5_000;
-/// Frame rate assumed for pacing when a file does not state one.
-const FALLBACK_FPS: f64 = 30.0;
 
 /// Where live frames come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,7 +326,7 @@ impl Pacer {
             start: Instant::now(),
             first_ms: None,
             last_offset_ms: None,
-            frame_ms: 1000.0 / fps.unwrap_or(FALLBACK_FPS),
+            frame_ms: 1000.0 / fps.unwrap_or(f64::from(crate::video::FALLBACK_FPS)),
         }
     }
 

@@ -17,8 +17,6 @@ use crate::video::{with_planes, Colour, Frame, VideoInfo};
 
 /// Timestamps count milliseconds.
 const TIME_BASE: (i32, i32) = (1, 1000);
-/// Frame rate given to x264's rate control when the source states none.
-const FALLBACK_FPS: f64 = 30.0;
 
 /// One recording in progress.
 pub struct Recorder {
@@ -53,7 +51,7 @@ impl Recorder {
             u32::try_from(size.width).context("frame width")?,
             u32::try_from(size.height).context("frame height")?,
         );
-        let fps = fps.unwrap_or(FALLBACK_FPS);
+        let fps = fps.unwrap_or(f64::from(crate::video::FALLBACK_FPS));
         let info = VideoInfo {
             path: path.to_owned(),
             width,

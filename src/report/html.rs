@@ -27,11 +27,6 @@ const ATTENTIVE_COLOUR: &str = "#2563eb";
 const ENGAGEMENT_COLOUR: &str = "#222222";
 /// Colour of the faces-present line.
 const FACES_COLOUR: &str = "#6b7280";
-/// Colours for labels that have no fixed colour, by label index.
-const PALETTE: [&str; 10] = [
-    "#4e79a7", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#ff9da7", "#79706e",
-    "#f28e2b", "#e15759",
-];
 /// The only URL the page contains: the SVG namespace.
 const SVG_NAMESPACE: &str = "http://www.w3.org/2000/svg";
 
@@ -737,7 +732,7 @@ fn label_legend_items(report: &Report) -> Vec<LegendItem> {
         .labels
         .iter()
         .enumerate()
-        .map(|(index, label)| LegendItem::cell(label_colour(label, index), 1.0, label.clone()))
+        .map(|(index, label)| LegendItem::cell(&label_colour(label, index), 1.0, label.clone()))
         .collect()
 }
 
@@ -758,18 +753,9 @@ fn legend(items: &[LegendItem], top: f64) -> (String, f64) {
     (svg, top + lines as f64 * LEGEND_LINE)
 }
 
-/// The fixed colour of a FER2013 label, else a palette colour by label index.
-pub(super) fn label_colour(label: &str, index: usize) -> &'static str {
-    match label {
-        "angry" => "#e62828",
-        "disgust" => "#288c28",
-        "fear" => "#a03ca0",
-        "happy" => "#fad228",
-        "sad" => "#1e78c8",
-        "surprise" => "#ff8c00",
-        "neutral" => "#bebebe",
-        _ => PALETTE[index % PALETTE.len()],
-    }
+/// The colour of a label (see `crate::palette`), as `#rrggbb`.
+pub(super) fn label_colour(label: &str, index: usize) -> String {
+    crate::palette::hex(crate::palette::label_rgb(label, index))
 }
 
 /// A number with up to two decimals and no trailing zeros ("0.5", "0.75", "1").

@@ -21,15 +21,11 @@ use std::path::{Path, PathBuf};
 
 use crate::model_meta::Views;
 
+use crate::dataset::FER2013_LABELS;
 pub use error::ReportError;
 pub use records::{parse_records, read_records, FaceRecord};
 use tally::{class_windows, overall, track_summaries, track_windows, LabelScheme, Tallies};
 use windows::{timeline_end, usable_window, window_bounds, window_count};
-
-/// The seven FER2013 labels, in the order FER2013 models use.
-const FER_LABELS: [&str; 7] = [
-    "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral",
-];
 
 /// Name of the built-in view used with FER2013 labels.
 const VALENCE_VIEW: &str = "valence";
@@ -269,7 +265,7 @@ pub fn default_views(labels: &[String]) -> Views {
 /// True when the labels are exactly the seven FER2013 labels, in any order.
 fn is_fer_label_set(labels: &[String]) -> bool {
     let given: BTreeSet<&str> = labels.iter().map(String::as_str).collect();
-    labels.len() == FER_LABELS.len() && given == FER_LABELS.iter().copied().collect()
+    labels.len() == FER2013_LABELS.len() && given == FER2013_LABELS.iter().copied().collect()
 }
 
 /// Labels that count as engaged by default: every label except those in the
@@ -498,7 +494,7 @@ mod tests {
     }
 
     fn fer() -> Vec<String> {
-        strings(&FER_LABELS)
+        strings(&FER2013_LABELS)
     }
 
     /// A record whose probs put everything on its top label.
@@ -939,10 +935,10 @@ mod tests {
             &config(10.0, Some(20.0)),
         );
         let page = html::render_page(&report);
-        for colour in [
-            "#e62828", "#288c28", "#a03ca0", "#fad228", "#1e78c8", "#ff8c00", "#bebebe",
-        ] {
-            assert!(page.contains(colour), "{colour} missing");
+        // The page's colours are the video's: each label's palette colour.
+        for (index, label) in fer().iter().enumerate() {
+            let colour = crate::palette::hex(crate::palette::label_rgb(label, index));
+            assert!(page.contains(&colour), "{label}: {colour} missing");
         }
     }
 }

@@ -117,7 +117,7 @@ impl Decoder {
         let frame_rate = [stream.avg_frame_rate(), stream.rate()]
             .into_iter()
             .find(|r| r.numerator() > 0 && r.denominator() > 0)
-            .unwrap_or(Rational(25, 1));
+            .unwrap_or(Rational(super::FALLBACK_FPS, 1));
         let duration = (stream.duration() > 0)
             .then(|| stream.duration() as f64 * f64::from(time_base))
             .or_else(|| {

@@ -11,6 +11,10 @@ pub mod slowmo;
 use ffmpeg_next as ffmpeg;
 use std::path::PathBuf;
 
+/// Frame rate assumed when a file, camera or stream states none (for rate control, pacing and
+/// timestamps): what most cameras and screen recordings deliver.
+pub const FALLBACK_FPS: i32 = 30;
+
 /// One decoded picture on its way through the pipeline.
 pub struct Frame {
     /// Position in decode order, from 0.
