@@ -72,7 +72,7 @@ impl Captions {
         if let Some(name) = view {
             let mut views = classifier.meta().views.clone();
             if views.is_empty() {
-                views = crate::report::default_views(labels);
+                views = crate::model_meta::default_views(labels);
             }
             let Some(view) = views.get(name) else {
                 bail!(
@@ -90,7 +90,7 @@ impl Captions {
                     model.display()
                 );
             };
-            let threshold = head.threshold.unwrap_or(crate::train::UNIT_THRESHOLD);
+            let threshold = head.threshold.unwrap_or(crate::model_meta::UNIT_THRESHOLD);
             captions = captions.with_units(&head.labels, threshold);
         }
         Ok(captions)
@@ -143,7 +143,7 @@ impl Captions {
                         sums[*g] += p;
                     }
                 }
-                let g = crate::dataset::ferplus::argmax(&sums);
+                let g = crate::util::argmax(&sums);
                 (
                     g,
                     view.groups.get(g).cloned().unwrap_or_default(),
@@ -172,7 +172,7 @@ impl Captions {
 
 /// The most probable label of a face, its index and probability.
 pub fn top_label<'a>(face: &TrackedFace, labels: &'a [String]) -> (usize, &'a str, f32) {
-    let index = crate::dataset::ferplus::argmax(&face.probs);
+    let index = crate::util::argmax(&face.probs);
     (
         index,
         labels.get(index).map_or("?", String::as_str),

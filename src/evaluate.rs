@@ -17,8 +17,9 @@ use serde::Serialize;
 use crate::augment::{apply_warp, TTA_VIEWS};
 use crate::classifier::Classifier;
 use crate::dataset::ferplus::{self, LabelMode};
-use crate::dataset::{ferplus::argmax, DataSource};
+use crate::dataset::DataSource;
 use crate::metrics::{ConfusionMatrix, Report};
+use crate::util::argmax;
 use groups::{ColumnReport, GroupTable, JoinSummary};
 use views::ViewReport;
 
@@ -133,7 +134,7 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
                     units
                 );
             }
-            Some(head.threshold.unwrap_or(crate::train::UNIT_THRESHOLD))
+            Some(head.threshold.unwrap_or(crate::model_meta::UNIT_THRESHOLD))
         }
         None => None,
     };
@@ -259,7 +260,7 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
             groups: group_reports.as_ref(),
             action_units: unit_report.as_ref(),
         };
-        crate::export::write_atomically(path, &serde_json::to_vec_pretty(&json)?)?;
+        crate::output::write_file(path, &serde_json::to_vec_pretty(&json)?)?;
     }
     if let Some(path) = &config.confusion_png {
         crate::chart::confusion_matrix(path, &labels, confusion.counts())

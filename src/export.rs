@@ -138,24 +138,16 @@ pub fn export_onnx(
     if max_abs_diff.is_nan() || max_abs_diff > MAX_LOGIT_DIFFERENCE {
         return Err(ExportError::Mismatch(max_abs_diff));
     }
-    write_atomically(output, &bytes)?;
+    crate::output::write_atomically(output, |out| out.write_all(&bytes)).map_err(|error| {
+        ExportError::Write {
+            path: output.to_owned(),
+            error,
+        }
+    })?;
     Ok(ExportCheck {
         images: shape[0],
         max_abs_diff,
     })
-}
-
-/// Writes `bytes` to a temporary name beside `path`, then renames it, so that `path` is either
-/// absent, the old file, or the complete new one.
-///
-/// # Errors
-/// [`ExportError::Write`] naming the path.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let failed = |error| ExportError::Write {
-        path: path.to_owned(),
-        error,
-    };
-    crate::util::write_atomically(path, |out| out.write_all(bytes)).map_err(failed)
 }
 
 /// `ModelProto.metadata_props` is field 14, repeated `StringStringEntryProto {key = 1, value = 2}`.
@@ -204,17 +196,5 @@ mod tests {
     fn metadata_entry_is_field_14() {
         let bytes = with_metadata_props(Vec::new(), &[("k".into(), "v".into())]);
         assert_eq!(bytes, [0x72, 6, 0x0a, 1, b'k', 0x12, 1, b'v']);
-    }
-
-    #[test]
-    fn atomic_write_leaves_no_partial_file() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("m.onnx");
-        write_atomically(&path, b"abc")?;
-        assert_eq!(std::fs::read(&path)?, b"abc");
-        assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
-        let err = write_atomically(&dir.path().join("missing/m.onnx"), b"x").unwrap_err();
-        assert!(err.to_string().contains("missing/m.onnx"), "{err}");
-        Ok(())
     }
 }

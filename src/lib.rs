@@ -19,6 +19,7 @@ pub mod live;
 pub mod metrics;
 pub mod model_meta;
 pub mod ort_runtime;
+pub mod output;
 pub mod palette;
 pub mod records;
 pub mod report;

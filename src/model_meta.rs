@@ -1,11 +1,17 @@
 //! The model contract of DESIGN.md section 2: the `emolens.*` metadata an ONNX model carries, so
 //! that the tool knows how to feed it and read its outputs without code changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::dataset::FER2013_LABELS;
 
 use serde::{Deserialize, Serialize};
 
 /// Metadata key holding [`Preprocess`] as JSON.
+/// Probability at or above which an action unit counts as present, for a sigmoid head whose
+/// metadata names no threshold (and the threshold training writes into the heads it exports).
+pub const UNIT_THRESHOLD: f32 = 0.5;
+
 pub const KEY_PREPROCESS: &str = "emolens.preprocess";
 /// Metadata key holding the list of [`Head`]s as JSON.
 pub const KEY_HEADS: &str = "emolens.heads";
@@ -238,6 +244,41 @@ impl ModelMeta {
         }
         Ok(())
     }
+}
+
+/// Name of the built-in view used with FER2013 labels.
+pub const VALENCE_VIEW: &str = "valence";
+/// Group of the valence view whose labels do not count as engaged by default.
+pub const NEGATIVE_GROUP: &str = "negative";
+
+/// The built-in views for a label set: a "valence" view for the seven FER2013
+/// labels (in any order), none otherwise.
+pub fn default_views(labels: &[String]) -> Views {
+    let mut views = Views::new();
+    if !is_fer_label_set(labels) {
+        return views;
+    }
+    let groups = [
+        (NEGATIVE_GROUP, &["angry", "disgust", "fear", "sad"][..]),
+        ("positive", &["happy"][..]),
+        ("surprise", &["surprise"][..]),
+        ("neutral", &["neutral"][..]),
+    ];
+    let valence = groups
+        .iter()
+        .map(|(group, members)| {
+            let members = members.iter().map(|label| label.to_string()).collect();
+            (group.to_string(), members)
+        })
+        .collect();
+    views.insert(VALENCE_VIEW.to_string(), valence);
+    views
+}
+
+/// True when the labels are exactly the seven FER2013 labels, in any order.
+fn is_fer_label_set(labels: &[String]) -> bool {
+    let given: BTreeSet<&str> = labels.iter().map(String::as_str).collect();
+    labels.len() == FER2013_LABELS.len() && given == FER2013_LABELS.iter().copied().collect()
 }
 
 #[cfg(test)]

@@ -80,7 +80,7 @@ struct Sink {
 
 impl Sink {
     fn create(target: &Path) -> std::io::Result<Self> {
-        let partial = crate::util::partial_path(target);
+        let partial = crate::output::partial_path(target);
         Ok(Self {
             writer: BufWriter::new(File::create(&partial)?),
             partial,
@@ -234,7 +234,7 @@ mod tests {
         let json = dir.path().join("f.jsonl");
         let labels = vec!["happy".to_owned()];
         let writer = RecordWriter::create(Some(&json), None, &labels, &[])?;
-        assert!(crate::util::partial_path(&json).exists());
+        assert!(crate::output::partial_path(&json).exists());
         drop(writer);
         assert_eq!(
             std::fs::read_dir(dir.path())?.count(),

@@ -1,9 +1,7 @@
-//! Small helpers with no better home: dates for provenance, locating bundled files, writing
-//! files under a temporary name.
+//! Small helpers with no better home: dates for provenance, locating bundled files, the index of
+//! the largest value.
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// File name of the default emotion model in `models/`.
 pub const DEFAULT_MODEL_FILE: &str = "emolens-fer2013.onnx";
@@ -45,35 +43,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Where a file is written until it is complete: `path` with `.partial` appended.
-pub fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".partial");
-    PathBuf::from(name)
-}
-
-/// Writes a file under its [`partial_path`], flushed to disk, and renames it to `path` when
-/// complete; on failure the partial file is removed.
-///
-/// # Errors
-/// The first I/O error of `write`, flushing or renaming.
-pub fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let partial = partial_path(path);
-    let written = (|| {
-        let mut out = BufWriter::new(File::create(&partial)?);
-        write(&mut out)?;
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&partial, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    written
-}
-
 /// Folders searched for bundled files (`models/`, `cascades/`), in order: the install folder
 /// of `scripts/setup.sh`, the source tree the binary was built in, the current folder.
 pub fn data_dirs() -> Vec<PathBuf> {
@@ -101,6 +70,21 @@ pub fn bundled(relative: &str) -> Option<PathBuf> {
 pub fn default_model_path() -> PathBuf {
     let relative = format!("models/{DEFAULT_MODEL_FILE}");
     bundled(&relative).unwrap_or_else(|| PathBuf::from(relative))
+}
+
+/// Index of the largest value; the first one on ties.
+pub fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
+        .0
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub fn run(args: &EvaluateFacesArgs, ort_lib: Option<&Path>) -> Result<()> {
             "by_source": report.by_source,
             "photos": report.photos,
         });
-        crate::util::write_atomically(path, |out| {
+        crate::output::write_atomically(path, |out| {
             serde_json::to_writer_pretty(&mut *out, &value)?;
             std::io::Write::write_all(out, b"\n")
         })

@@ -78,7 +78,7 @@ pub fn relabel(
             continue;
         }
         distribution.iter_mut().for_each(|v| *v /= total);
-        let majority = argmax(&distribution);
+        let majority = crate::util::argmax(&distribution);
         keep.push(index);
         labels.push(majority);
         soft.extend_from_slice(&distribution);
@@ -156,21 +156,6 @@ fn read_votes(path: &Path) -> Result<HashMap<String, Votes>, DatasetError> {
         votes.insert(name.to_owned(), Votes { emotion, other });
     }
     Ok(votes)
-}
-
-/// Index of the largest value; the first one on ties.
-pub fn argmax(values: &[f32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 {
-                (i, v)
-            } else {
-                best
-            }
-        })
-        .0
 }
 
 #[cfg(test)]

@@ -34,14 +34,14 @@ pub struct ViewReport {
 }
 
 /// The views to score for a model: its own `views`, or, when it has none, the built-in ones
-/// for its labels ([`crate::report::default_views`]: valence for the seven FER2013 labels).
+/// for its labels ([`crate::model_meta::default_views`]: valence for the seven FER2013 labels).
 ///
 /// # Errors
 /// A view that names a label the model lacks or puts a label in two groups.
 pub fn for_model(views: &Views, labels: &[String]) -> Result<Vec<ViewMap>> {
     let built_in;
     let views = if views.is_empty() {
-        built_in = crate::report::default_views(labels);
+        built_in = crate::model_meta::default_views(labels);
         &built_in
     } else {
         views

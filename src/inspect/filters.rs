@@ -224,7 +224,7 @@ pub fn write_grid(model: &Path, graph: &Graph<'_>, png: &Path) -> Result<FilterG
             "OpenCV could not encode the PNG".to_owned(),
         )));
     }
-    crate::util::write_atomically(png, |out| out.write_all(encoded.as_slice())).map_err(
+    crate::output::write_atomically(png, |out| out.write_all(encoded.as_slice())).map_err(
         |cause| InspectError::Write {
             path: png.to_owned(),
             cause,

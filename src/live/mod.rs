@@ -359,7 +359,7 @@ impl Session<'_> {
             latency_ms: self.latency.summary(),
         };
         if let Some(path) = &self.config.stats_json {
-            crate::util::write_atomically(path, |out| {
+            crate::output::write_atomically(path, |out| {
                 serde_json::to_writer_pretty(&mut *out, &stats)?;
                 std::io::Write::write_all(out, b"\n")
             })

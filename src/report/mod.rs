@@ -14,24 +14,16 @@ mod records;
 mod tally;
 mod windows;
 
-use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::model_meta::Views;
 
-use crate::dataset::FER2013_LABELS;
 pub use error::ReportError;
 pub use records::{parse_records, read_records, FaceRecord};
 use tally::{class_windows, overall, track_summaries, track_windows, LabelScheme, Tallies};
 use windows::{timeline_end, usable_window, window_bounds, window_count};
-
-/// Name of the built-in view used with FER2013 labels.
-const VALENCE_VIEW: &str = "valence";
-
-/// Group of the valence view whose labels do not count as engaged by default.
-const NEGATIVE_GROUP: &str = "negative";
 
 /// Slack for floating-point time arithmetic (a time 1e-9 s before a window edge
 /// counts as on the edge).
@@ -238,42 +230,12 @@ pub struct ReportFiles {
     pub html: PathBuf,
 }
 
-/// The built-in views for a label set: a "valence" view for the seven FER2013
-/// labels (in any order), none otherwise.
-pub fn default_views(labels: &[String]) -> Views {
-    let mut views = Views::new();
-    if !is_fer_label_set(labels) {
-        return views;
-    }
-    let groups = [
-        (NEGATIVE_GROUP, &["angry", "disgust", "fear", "sad"][..]),
-        ("positive", &["happy"][..]),
-        ("surprise", &["surprise"][..]),
-        ("neutral", &["neutral"][..]),
-    ];
-    let valence = groups
-        .iter()
-        .map(|(group, members)| {
-            let members = members.iter().map(|label| label.to_string()).collect();
-            (group.to_string(), members)
-        })
-        .collect();
-    views.insert(VALENCE_VIEW.to_string(), valence);
-    views
-}
-
-/// True when the labels are exactly the seven FER2013 labels, in any order.
-fn is_fer_label_set(labels: &[String]) -> bool {
-    let given: BTreeSet<&str> = labels.iter().map(String::as_str).collect();
-    labels.len() == FER2013_LABELS.len() && given == FER2013_LABELS.iter().copied().collect()
-}
-
 /// Labels that count as engaged by default: every label except those in the
 /// "negative" group of a "valence" view, when the views have one.
 pub fn default_engaged(labels: &[String], views: &Views) -> Vec<String> {
     let negative: &[String] = views
-        .get(VALENCE_VIEW)
-        .and_then(|view| view.get(NEGATIVE_GROUP))
+        .get(crate::model_meta::VALENCE_VIEW)
+        .and_then(|view| view.get(crate::model_meta::NEGATIVE_GROUP))
         .map_or(&[], Vec::as_slice);
     labels
         .iter()
@@ -308,7 +270,7 @@ pub fn build(
 ) -> Report {
     let labels = resolve_labels(records, labels);
     let views = if views.is_empty() {
-        default_views(&labels)
+        crate::model_meta::default_views(&labels)
     } else {
         views.clone()
     };
@@ -413,7 +375,7 @@ fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> Result<(), ReportError> {
-    crate::util::write_atomically(path, write).map_err(|error| ReportError::Write {
+    crate::output::write_atomically(path, write).map_err(|error| ReportError::Write {
         path: path.to_path_buf(),
         error,
     })
@@ -494,7 +456,7 @@ mod tests {
     }
 
     fn fer() -> Vec<String> {
-        strings(&FER2013_LABELS)
+        strings(&crate::dataset::FER2013_LABELS)
     }
 
     /// A record whose probs put everything on its top label.
@@ -707,7 +669,7 @@ mod tests {
 
     #[test]
     fn default_view_and_engaged_labels_for_fer() {
-        let views = default_views(&fer());
+        let views = crate::model_meta::default_views(&fer());
         let valence = &views["valence"];
         assert_eq!(valence["negative"], ["angry", "disgust", "fear", "sad"]);
         assert_eq!(valence["positive"], ["happy"]);
@@ -720,9 +682,9 @@ mod tests {
 
         let mut shuffled = fer();
         shuffled.reverse();
-        assert!(!default_views(&shuffled).is_empty());
-        assert!(default_views(&fer()[..6]).is_empty());
-        assert!(default_views(&strings(&["calm", "busy"])).is_empty());
+        assert!(!crate::model_meta::default_views(&shuffled).is_empty());
+        assert!(crate::model_meta::default_views(&fer()[..6]).is_empty());
+        assert!(crate::model_meta::default_views(&strings(&["calm", "busy"])).is_empty());
         assert_eq!(default_engaged(&fer(), &Views::new()), fer());
     }
 

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::chart::{self, Series};
-use crate::export::write_atomically;
+use crate::output::write_file;
 
 /// The facts a resumed run must share with the run that wrote the checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,7 +169,7 @@ impl Checkpoint {
     /// When the folder is not writable.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self)?;
-        write_atomically(&dir.join(STATE_FILE), &json)?;
+        write_file(&dir.join(STATE_FILE), &json)?;
         self.write_curves(dir)
     }
 
@@ -194,7 +194,7 @@ impl Checkpoint {
                 r.images_per_second
             ));
         }
-        write_atomically(&dir.join(CURVES_CSV), csv.as_bytes())?;
+        write_file(&dir.join(CURVES_CSV), csv.as_bytes())?;
         let series = |name, colour, value: fn(&EpochRecord) -> f64| Series {
             name,
             colour,

@@ -7,11 +7,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::batches::{argmax_rows, plain_batch};
 use super::net::EmotionNet;
-use super::UNIT_THRESHOLD;
 use crate::au_metrics::AuCounts;
 use crate::dataset::Dataset;
 use crate::metrics::ConfusionMatrix;
 use crate::model_meta::Preprocess;
+use crate::model_meta::UNIT_THRESHOLD;
 
 /// Images per forward pass when validating (no gradients, so larger than training batches).
 const EVAL_BATCH: usize = 256;

@@ -9,10 +9,11 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::{check_size, evaluate_net, fit, TrainConfig, Validation, UNIT_THRESHOLD};
+use super::{check_size, evaluate_net, fit, TrainConfig, Validation};
 use crate::au_metrics::AuReport;
 use crate::dataset::subjects::{ckplus_subject, subject_folds};
 use crate::metrics::Report;
+use crate::model_meta::UNIT_THRESHOLD;
 
 /// Results of one fold.
 #[derive(Debug, Clone, Serialize)]
@@ -183,7 +184,7 @@ pub fn run(config: &TrainConfig, k: usize, report_path: &Path) -> Result<FoldsRe
         per_fold,
     };
     let json = serde_json::to_string_pretty(&report)?;
-    crate::util::write_atomically(report_path, |out| {
+    crate::output::write_atomically(report_path, |out| {
         std::io::Write::write_all(out, json.as_bytes())
     })
     .with_context(|| format!("writing {}", report_path.display()))?;

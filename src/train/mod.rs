@@ -107,8 +107,6 @@ pub struct TrainConfig {
 const WARMUP_EPOCHS: f64 = 1.0;
 /// The cosine decay ends at this fraction of the peak learning rate.
 const FINAL_LR_FRACTION: f64 = 0.02;
-/// Probability at or above which an action unit counts as present.
-pub const UNIT_THRESHOLD: f32 = 0.5;
 /// Validation images used to check that ONNX Runtime reproduces the network.
 const EXPORT_CHECK_IMAGES: usize = 32;
 
@@ -319,7 +317,7 @@ pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitte
         if let Some(units) = &evaluation.units {
             eprintln!(
                 "epoch {epoch}: validation action-unit micro F1 {:.4}",
-                units.report(UNIT_THRESHOLD).micro.f1
+                units.report(crate::model_meta::UNIT_THRESHOLD).micro.f1
             );
         }
         let record = EpochRecord {
@@ -516,7 +514,7 @@ fn export_best(
             output: String::new(),
             kind: HeadKind::Sigmoid,
             labels: aus.names.clone(),
-            threshold: Some(UNIT_THRESHOLD),
+            threshold: Some(crate::model_meta::UNIT_THRESHOLD),
         }))
         .collect(),
         views: config.views.clone(),

@@ -62,7 +62,7 @@ impl Encoder {
         info: &VideoInfo,
         options: &EncodeOptions,
     ) -> Result<Self, VideoError> {
-        let partial = crate::util::partial_path(target);
+        let partial = crate::output::partial_path(target);
         let fail = |what, e: ffmpeg::Error| VideoError::codec(target, what, e);
         let mut output =
             format::output_as(&partial, "mp4").map_err(|e| fail("creating the output file", e))?;

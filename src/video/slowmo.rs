@@ -21,7 +21,7 @@ pub fn write_slow_motion(source: &Path, target: &Path, factor: f64) -> Result<Pa
         .best(media::Type::Video)
         .ok_or_else(|| VideoError::NoVideoStream(source.to_owned()))?;
     let (index, input_tb, parameters) = (stream.index(), stream.time_base(), stream.parameters());
-    let partial = crate::util::partial_path(target);
+    let partial = crate::output::partial_path(target);
     let mut output =
         format::output_as(&partial, "mp4").map_err(|e| fail("creating the slow-motion file", e))?;
     {
