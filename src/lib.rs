@@ -12,7 +12,6 @@ pub mod dataset;
 pub mod device;
 pub mod draw;
 pub mod evaluate;
-pub mod export;
 pub mod faces;
 pub mod inspect;
 pub mod live;

@@ -187,7 +187,7 @@ fn identity_model_with_metadata() -> anyhow::Result<Vec<u8>> {
         views: Views::new(),
         provenance: None,
     };
-    Ok(emolens::export::with_metadata_props(
+    Ok(emolens::train::export::with_metadata_props(
         identity_model(),
         &meta.to_pairs()?,
     ))

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
 
-use crate::cli::report::ReportOptions;
 use crate::faces::FaceConfig;
 use crate::model_meta::Views;
+use crate::report::ReportConfig;
 use crate::video::decode::{Decoder, Truncation};
 use crate::video::encode::EncodeOptions;
 use stages::StageTimes;
@@ -60,7 +60,7 @@ pub struct AnnotateConfig {
     /// Blur each face in the annotated video (labels are still drawn).
     pub blur: bool,
     /// How reports are made, for the jobs that ask for one.
-    pub report: Option<ReportOptions>,
+    pub report: Option<ReportConfig>,
     /// Print per-stage times at the end.
     pub stats: bool,
     /// Show a progress bar.

@@ -81,9 +81,11 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
             );
         }
     }
-    if args.report.is_some() {
-        args.report_options.config(None)?;
-    }
+    let report_config = args
+        .report
+        .is_some()
+        .then(|| args.report_options.config(None))
+        .transpose()?;
     let several = args.inputs.len() > 1;
     let jobs = args
         .inputs
@@ -176,7 +178,7 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
         batch: args.batch,
         encode,
         blur: args.blur,
-        report: args.report.is_some().then_some(args.report_options),
+        report: report_config,
         stats: args.stats,
         progress: !args.quiet,
         ort_lib,

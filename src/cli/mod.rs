@@ -259,7 +259,10 @@ fn run_annotate(config: &crate::annotate::AnnotateConfig) -> Result<ExitCode> {
                 .json
                 .as_deref()
                 .context("the report needs the face records")?;
-            let settings = report.config(Some(outcome.duration))?;
+            let settings = crate::report::ReportConfig {
+                duration: Some(outcome.duration),
+                ..report.clone()
+            };
             let summary =
                 report::write(records, dir, &outcome.labels(), &outcome.views, &settings)?;
             println!("{summary}");

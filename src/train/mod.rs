@@ -5,6 +5,7 @@
 mod batches;
 pub mod checkpoint;
 mod evaluation;
+pub mod export;
 pub mod folds;
 pub mod net;
 mod units;
@@ -537,7 +538,7 @@ fn export_best(
         plain_batch(val, &check_indices, &preprocess, config.size),
     )?;
     let env = crate::ort_runtime::environment(config.ort_lib.as_deref())?;
-    let report = crate::export::export_onnx(&best, meta, &check, &config.output, &env)?;
+    let report = export::export_onnx(&best, meta, &check, &config.output, &env)?;
     eprintln!(
         "wrote {} (best epoch {}, validation accuracy {:.4}); ONNX Runtime matches the trained network on {} images within {:.1e}",
         config.output.display(),

@@ -10,9 +10,9 @@ use burn_onnx::export::{AxisSpec, InputSpec, OnnxExporter};
 use ndarray::Array4;
 use ort::session::Session;
 
+use super::net::{EmotionNet, FusedNet};
 use crate::classifier::{Classifier, ClassifierError};
 use crate::model_meta::ModelMeta;
-use crate::train::net::{EmotionNet, FusedNet};
 
 /// Largest difference between burn's and ONNX Runtime's logits accepted as "the same model".
 pub const MAX_LOGIT_DIFFERENCE: f32 = 1e-4;
