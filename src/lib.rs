@@ -20,6 +20,7 @@ pub mod model_meta;
 pub mod ort_runtime;
 pub mod output;
 pub mod palette;
+pub mod protobuf;
 pub mod records;
 pub mod report;
 pub mod train;

@@ -6,8 +6,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::faces::track::TrackedFace;
 use crate::faces::Landmarks;
@@ -16,46 +17,108 @@ use crate::faces::Landmarks;
 const LANDMARK_COLUMNS: &str = "right_eye_x,right_eye_y,left_eye_x,left_eye_y,nose_x,nose_y,\
 mouth_right_x,mouth_right_y,mouth_left_x,mouth_left_y";
 
-/// One face in one frame, as written to JSON Lines.
-#[derive(Serialize)]
-struct FaceRecord<'a> {
-    frame: usize,
-    time: f64,
-    id: u64,
+/// One face in one frame: the JSON line `annotate --json` and `live --json` write and
+/// `report` reads, one type both ways so that a field written is a field read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceRecord {
+    /// Frame index, counted from 0.
+    pub frame: u64,
+    /// Time of the frame in seconds from the start of the video.
+    pub time: f64,
+    /// Track ID: the same face keeps its ID across frames.
+    pub id: u64,
+    /// Face box as `[x, y, width, height]` in input pixels.
     #[serde(rename = "box")]
-    bbox: [i32; 4],
-    frontal: bool,
-    /// Head turn and nod in degrees, from the landmarks.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    yaw: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pitch: Option<f32>,
+    pub bbox: [i32; 4],
+    /// Facing the camera in this frame (see `crate::faces::pose`); absent in old records means
+    /// true.
+    #[serde(default = "frontal_when_absent")]
+    pub frontal: bool,
+    /// Head turn in degrees, from the landmarks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yaw: Option<f32>,
+    /// Head nod in degrees, from the landmarks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pitch: Option<f32>,
     /// The five landmarks `[x, y]` in input pixels, when the detector found them in this frame.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    landmarks: Option<[[f32; 2]; 5]>,
-    label: &'a str,
-    confidence: f32,
-    #[serde(serialize_with = "in_label_order")]
-    probs: (&'a [String], &'a [f32]),
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmarks: Option<[[f32; 2]; 5]>,
+    /// The top label.
+    pub label: String,
+    /// Probability of the top label.
+    pub confidence: f32,
+    /// Probability per label, in the model's label order.
+    pub probs: LabelValues,
     /// Action-unit probabilities, for models with a unit head.
-    #[serde(serialize_with = "in_label_order", skip_serializing_if = "no_units")]
-    aus: (&'a [String], &'a [f32]),
+    #[serde(default, skip_serializing_if = "LabelValues::is_empty")]
+    pub aus: LabelValues,
 }
 
-fn no_units(units: &(&[String], &[f32])) -> bool {
-    units.0.is_empty()
-}
-
-/// Serialises probabilities as an object whose keys keep the model's label order.
-fn in_label_order<S: Serializer>(
-    probs: &(&[String], &[f32]),
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    let mut map = serializer.serialize_map(Some(probs.0.len()))?;
-    for (label, p) in probs.0.iter().zip(probs.1) {
-        map.serialize_entry(label, &round4(*p))?;
+impl FaceRecord {
+    /// The labels of `probs`, in the model's order.
+    pub fn prob_labels(&self) -> impl Iterator<Item = &str> {
+        self.probs.0.iter().map(|(label, _)| label.as_str())
     }
-    map.end()
+}
+
+fn frontal_when_absent() -> bool {
+    true
+}
+
+/// Values by label, kept in the model's label order (a JSON object whose key order is the
+/// model's).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LabelValues(pub Vec<(String, f32)>);
+
+impl LabelValues {
+    /// Each label with value 0.
+    fn zeros(labels: &[String]) -> Self {
+        Self(labels.iter().map(|l| (l.clone(), 0.0)).collect())
+    }
+
+    /// Whether there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sets the values in label order, rounded to four decimals.
+    fn set(&mut self, values: &[f32]) {
+        for ((_, slot), value) in self.0.iter_mut().zip(values) {
+            *slot = round4(*value);
+        }
+    }
+}
+
+impl Serialize for LabelValues {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (label, value) in &self.0 {
+            map.serialize_entry(label, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelValues {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InOrder;
+        impl<'de> Visitor<'de> for InOrder {
+            type Value = LabelValues;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("an object of label -> probability")
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<LabelValues, M::Error> {
+                let mut values = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(entry) = map.next_entry::<String, f32>()? {
+                    values.push(entry);
+                }
+                Ok(LabelValues(values))
+            }
+        }
+        deserializer.deserialize_map(InOrder)
+    }
 }
 
 fn round4(v: f32) -> f32 {
@@ -69,6 +132,14 @@ fn round1(v: f32) -> f32 {
 
 fn landmark_pairs(points: &Landmarks) -> [[f32; 2]; 5] {
     points.map(|p| [round1(p.x), round1(p.y)])
+}
+
+/// Writes `value` after a comma, or only the comma when there is none (an empty CSV cell).
+fn optional_cell(out: &mut impl Write, value: Option<f32>) -> std::io::Result<()> {
+    match value {
+        Some(v) => write!(out, ",{v}"),
+        None => out.write_all(b","),
+    }
 }
 
 /// One output file, written under its partial name.
@@ -105,7 +176,8 @@ impl Drop for Sink {
 /// Writes the JSON Lines and CSV files of one video.
 pub struct RecordWriter {
     labels: Vec<String>,
-    units: Vec<String>,
+    /// The record being written, reused for every face.
+    record: FaceRecord,
     json: Option<Sink>,
     csv: Option<Sink>,
 }
@@ -139,7 +211,20 @@ impl RecordWriter {
         }
         Ok(Self {
             labels: labels.to_vec(),
-            units: units.to_vec(),
+            record: FaceRecord {
+                frame: 0,
+                time: 0.0,
+                id: 0,
+                bbox: [0; 4],
+                frontal: true,
+                yaw: None,
+                pitch: None,
+                landmarks: None,
+                label: String::new(),
+                confidence: 0.0,
+                probs: LabelValues::zeros(labels),
+                aus: LabelValues::zeros(units),
+            },
             json,
             csv,
         })
@@ -154,32 +239,29 @@ impl RecordWriter {
             let (_, label, confidence) = crate::captions::top_label(face, &self.labels);
             let track = &face.track;
             let b = track.bbox;
-            let landmarks = track.landmarks.as_ref().map(landmark_pairs);
-            let (yaw, pitch) = (
-                track.pose.map(|p| round1(p.yaw)),
-                track.pose.map(|p| round1(p.pitch)),
-            );
+            // The record is reused from face to face: its label names stay, its values change.
+            let record = &mut self.record;
+            record.frame = frame as u64;
+            record.time = (time * 1e4).round() / 1e4;
+            record.id = track.id;
+            record.bbox = [b.x, b.y, b.width, b.height];
+            record.frontal = track.frontal;
+            record.yaw = track.pose.map(|p| round1(p.yaw));
+            record.pitch = track.pose.map(|p| round1(p.pitch));
+            record.landmarks = track.landmarks.as_ref().map(landmark_pairs);
+            record.label.clear();
+            record.label.push_str(label);
+            record.confidence = round4(confidence);
+            record.probs.set(&face.probs);
+            record.aus.set(&face.units);
             if let Some(sink) = self.json.as_mut() {
-                let record = FaceRecord {
-                    frame,
-                    time: (time * 1e4).round() / 1e4,
-                    id: track.id,
-                    bbox: [b.x, b.y, b.width, b.height],
-                    frontal: track.frontal,
-                    yaw,
-                    pitch,
-                    landmarks,
-                    label,
-                    confidence: round4(confidence),
-                    probs: (&self.labels, &face.probs),
-                    aus: (&self.units, &face.units),
-                };
-                serde_json::to_writer(&mut sink.writer, &record)?;
+                serde_json::to_writer(&mut sink.writer, &*record)?;
                 sink.writer.write_all(b"\n")?;
             }
             if let Some(sink) = self.csv.as_mut() {
+                let out = &mut sink.writer;
                 write!(
-                    sink.writer,
+                    out,
                     "{frame},{time:.4},{},{},{},{},{},{}",
                     track.id,
                     b.x,
@@ -189,19 +271,16 @@ impl RecordWriter {
                     u8::from(track.frontal),
                 )?;
                 // Empty cells where the detector gives no landmarks (or the face was lost).
-                let optional = yaw.into_iter().chain(pitch);
-                let points = landmarks.iter().flatten().flatten();
-                let cells: Vec<String> = optional
-                    .chain(points.copied())
-                    .map(|v| v.to_string())
-                    .collect();
-                let empty = vec![String::new(); 12];
-                let cells = if cells.len() == 12 { &cells } else { &empty };
-                write!(sink.writer, ",{},{label},{confidence:.4}", cells.join(","))?;
-                for p in face.probs.iter().chain(&face.units) {
-                    write!(sink.writer, ",{p:.4}")?;
+                optional_cell(out, record.yaw)?;
+                optional_cell(out, record.pitch)?;
+                for k in 0..10 {
+                    optional_cell(out, record.landmarks.map(|l| l[k / 2][k % 2]))?;
                 }
-                writeln!(sink.writer)?;
+                write!(out, ",{label},{confidence:.4}")?;
+                for p in face.probs.iter().chain(&face.units) {
+                    write!(out, ",{p:.4}")?;
+                }
+                writeln!(out)?;
             }
         }
         Ok(())
@@ -227,6 +306,49 @@ mod tests {
     use super::*;
     use crate::faces::pose::HeadPose;
     use opencv::core::{Point2f, Rect};
+
+    #[test]
+    fn what_is_written_is_what_the_report_reads() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let json = dir.path().join("f.jsonl");
+        let labels = vec!["sad".to_owned(), "happy".to_owned()];
+        let units = vec!["AU12".to_owned()];
+        let mut writer = RecordWriter::create(Some(&json), None, &labels, &units)?;
+        let mut face = TrackedFace {
+            track: crate::faces::track::TrackedBox {
+                id: 4,
+                bbox: Rect::new(10, 20, 30, 40),
+                seen: true,
+                landmarks: Some([Point2f::new(1.25, 2.0); 5]),
+                pose: None,
+                frontal: false,
+                is_new: false,
+            },
+            probs: vec![0.123_456, 0.876_544],
+            units: vec![0.9],
+        };
+        writer.write(2, 0.08, std::slice::from_ref(&face))?;
+        face.probs = vec![0.6, 0.4];
+        writer.write(3, 0.12, &[face])?;
+        writer.finish()?;
+        let read = crate::report::read_records(&json)?;
+        assert_eq!(read.len(), 2);
+        let first = &read[0];
+        assert_eq!(
+            (first.frame, first.id, first.bbox),
+            (2, 4, [10, 20, 30, 40])
+        );
+        assert!(!first.frontal);
+        assert_eq!(first.label, "happy");
+        assert_eq!(first.landmarks, Some([[1.3, 2.0]; 5]));
+        assert_eq!(
+            first.probs,
+            LabelValues(vec![("sad".into(), 0.1235), ("happy".into(), 0.8765)])
+        );
+        assert_eq!(first.aus, LabelValues(vec![("AU12".into(), 0.9)]));
+        assert_eq!((read[1].label.as_str(), read[1].probs.0[0].1), ("sad", 0.6));
+        Ok(())
+    }
 
     #[test]
     fn an_unfinished_writer_leaves_no_file() -> Result<(), Box<dyn std::error::Error>> {

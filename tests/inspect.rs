@@ -8,6 +8,7 @@ use assert_cmd::Command;
 use emolens::dataset::FER2013_LABELS;
 use emolens::inspect::filters::grid_size;
 use emolens::model_meta::{Head, HeadKind, ModelMeta, Preprocess, Views};
+use emolens::protobuf::{put_bytes_field as len_field, put_varint_field as int_field};
 
 use crate::util::{assert_clean_failure, default_model, succeeded};
 
@@ -104,25 +105,6 @@ fn filters_image_has_one_square_per_first_layer_filter() -> anyhow::Result<()> {
     ])?);
     assert!(text.contains("filters: 32 of 3x3"), "{text}");
     Ok(())
-}
-
-fn varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn int_field(out: &mut Vec<u8>, number: u64, value: u64) {
-    varint(out, number << 3);
-    varint(out, value);
-}
-
-fn len_field(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
-    varint(out, number << 3 | 2);
-    varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
 }
 
 /// `ValueInfoProto` of a float tensor `[batch, 1, 2, 2]`.

@@ -23,14 +23,14 @@ impl<'a> Columns<'a> {
         }
     }
 
-    /// The index of column `name`.
+    /// The index of column `name` (ignoring case and surrounding spaces).
     ///
     /// # Errors
     /// [`DatasetError::MissingColumn`] when there is none.
     pub fn required(&self, name: &str) -> Result<usize, DatasetError> {
         self.header
             .iter()
-            .position(|h| h.trim() == name)
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
             .ok_or_else(|| DatasetError::MissingColumn {
                 path: self.path.to_owned(),
                 column: name.to_owned(),

@@ -37,16 +37,8 @@ pub fn load(
         .headers()
         .map_err(|e| DatasetError::io(path, e))?
         .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-            .ok_or_else(|| DatasetError::MissingColumn {
-                path: path.to_owned(),
-                column: name.to_owned(),
-                expected: "FER2013 (emotion,pixels,Usage)",
-            })
-    };
+    let columns = super::columns::Columns::new(path, headers, "FER2013 (emotion,pixels,Usage)");
+    let column = |name: &str| columns.required(name);
     let (emotion_col, pixels_col) = (column("emotion")?, column("pixels")?);
     let usage_col = column("Usage").ok();
     let mut data = Dataset::new(fer, size);

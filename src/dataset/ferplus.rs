@@ -106,16 +106,8 @@ fn read_votes(path: &Path) -> Result<HashMap<String, Votes>, DatasetError> {
         .headers()
         .map_err(|e| DatasetError::io(path, e))?
         .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-            .ok_or_else(|| DatasetError::MissingColumn {
-                path: path.to_owned(),
-                column: name.to_owned(),
-                expected: "FER+ votes (fer2013new.csv)",
-            })
-    };
+    let columns = super::columns::Columns::new(path, headers, "FER+ votes (fer2013new.csv)");
+    let column = |name: &str| columns.required(name);
     let name_col = column("Image name")?;
     let emotion_cols: Vec<usize> = VOTE_COLUMNS
         .iter()

@@ -5,14 +5,7 @@
 
 use serde::Serialize;
 
-/// Protobuf wire type of varints (ints, enums).
-const WIRE_VARINT: u64 = 0;
-/// Protobuf wire type of 8-byte values.
-const WIRE_FIXED64: u64 = 1;
-/// Protobuf wire type of strings, bytes, embedded messages and packed repeated scalars.
-const WIRE_LEN: u64 = 2;
-/// Protobuf wire type of 4-byte values (float).
-const WIRE_FIXED32: u64 = 5;
+use crate::protobuf::{WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT};
 
 /// `TensorProto.DataType.FLOAT`.
 pub const DATA_TYPE_FLOAT: i32 = 1;
@@ -550,24 +543,9 @@ impl<'a> Iterator for Reader<'a> {
 mod tests {
     use super::*;
 
-    fn varint(out: &mut Vec<u8>, mut value: u64) {
-        while value >= 0x80 {
-            out.push((value as u8 & 0x7f) | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
-    }
-
-    fn int_field(out: &mut Vec<u8>, number: u64, value: u64) {
-        varint(out, number << 3 | WIRE_VARINT);
-        varint(out, value);
-    }
-
-    fn len_field(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
-        varint(out, number << 3 | WIRE_LEN);
-        varint(out, bytes.len() as u64);
-        out.extend_from_slice(bytes);
-    }
+    use crate::protobuf::{
+        put_bytes_field as len_field, put_varint as varint, put_varint_field as int_field,
+    };
 
     fn floats_le(values: &[f32]) -> Vec<u8> {
         values.iter().flat_map(|v| v.to_le_bytes()).collect()

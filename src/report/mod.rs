@@ -20,8 +20,9 @@ use std::path::{Path, PathBuf};
 
 use crate::model_meta::Views;
 
+use crate::records::FaceRecord;
 pub use error::ReportError;
-pub use records::{parse_records, read_records, FaceRecord};
+pub use records::{parse_records, read_records};
 use tally::{class_windows, overall, track_summaries, track_windows, LabelScheme, Tallies};
 use windows::{timeline_end, usable_window, window_bounds, window_count};
 
@@ -471,14 +472,20 @@ mod tests {
             frame: (time * 25.0) as u64,
             time,
             id,
-            bbox: [0.0, 0.0, 10.0, 10.0],
+            bbox: [0, 0, 10, 10],
             frontal,
+            yaw: None,
+            pitch: None,
+            landmarks: None,
             label: label.to_string(),
             confidence: 1.0,
-            probs: labels
-                .iter()
-                .map(|name| (name.clone(), if name == label { 1.0 } else { 0.0 }))
-                .collect(),
+            probs: crate::records::LabelValues(
+                labels
+                    .iter()
+                    .map(|name| (name.clone(), if name == label { 1.0 } else { 0.0 }))
+                    .collect(),
+            ),
+            aus: Default::default(),
         }
     }
 

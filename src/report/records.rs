@@ -1,82 +1,13 @@
-//! Reads the per-face JSON Lines records that `emolens annotate --json` writes.
-//!
-//! Each line holds one face in one frame. The `probs` object is read into an
-//! ordered list, so that its key order (the model's label order) survives.
+//! Reads the per-face JSON Lines records that `emolens annotate --json` writes
+//! ([`crate::records::FaceRecord`], one line per face per frame), with line-numbered errors and
+//! the checks a report needs (labels present and the same on every line).
 
-use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
-
 use super::ReportError;
-
-/// One face in one frame, as written by `emolens annotate --json`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct FaceRecord {
-    /// Frame index, counted from 0.
-    pub frame: u64,
-    /// Time of the frame in seconds from the start of the video.
-    pub time: f64,
-    /// Track id: the same face keeps its id across frames.
-    pub id: u64,
-    /// Face box as `[x, y, width, height]` in pixels.
-    #[serde(rename = "box")]
-    pub bbox: [f64; 4],
-    /// Whether the detector saw the face frontal in this frame (false when the
-    /// box was carried over from earlier frames). Absent means true.
-    #[serde(default = "frontal_when_absent")]
-    pub frontal: bool,
-    /// The top label.
-    pub label: String,
-    /// Probability of the top label.
-    pub confidence: f32,
-    /// Probability per label, in the model's label order.
-    #[serde(deserialize_with = "ordered_probs")]
-    pub probs: Vec<(String, f32)>,
-}
-
-impl FaceRecord {
-    /// The labels of `probs`, in the model's order.
-    pub fn prob_labels(&self) -> impl Iterator<Item = &str> {
-        self.probs.iter().map(|(label, _)| label.as_str())
-    }
-}
-
-fn frontal_when_absent() -> bool {
-    true
-}
-
-/// Reads a JSON object into `(key, value)` pairs in the order they appear.
-fn ordered_probs<'de, D>(deserializer: D) -> Result<Vec<(String, f32)>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    deserializer.deserialize_map(OrderedProbsVisitor)
-}
-
-struct OrderedProbsVisitor;
-
-impl<'de> Visitor<'de> for OrderedProbsVisitor {
-    type Value = Vec<(String, f32)>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("an object of label -> probability")
-    }
-
-    fn visit_map<M>(self, mut map: M) -> Result<Self::Value, M::Error>
-    where
-        M: MapAccess<'de>,
-    {
-        let mut probs = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some((label, prob)) = map.next_entry::<String, f32>()? {
-            probs.push((label, prob));
-        }
-        Ok(probs)
-    }
-}
+use crate::records::FaceRecord;
 
 /// Reads every face record of a JSON Lines file.
 pub fn read_records(path: &Path) -> Result<Vec<FaceRecord>, ReportError> {
@@ -196,7 +127,7 @@ mod tests {
         let records = parse(GOOD).unwrap();
         let labels: Vec<&str> = records[0].prob_labels().collect();
         assert_eq!(labels, ["sad", "angry", "neutral"]);
-        assert!((records[0].probs[0].1 - 0.6012).abs() < 1e-6);
+        assert!((records[0].probs.0[0].1 - 0.6012).abs() < 1e-6);
     }
 
     #[test]
@@ -205,7 +136,7 @@ mod tests {
         let record = &parse(&line).unwrap()[0];
         assert_eq!(record.frame, 3);
         assert_eq!(record.id, 1);
-        assert_eq!(record.bbox, [290.0, 62.0, 268.0, 268.0]);
+        assert_eq!(record.bbox, [290, 62, 268, 268]);
         assert_eq!(record.label, "sad");
         assert!(record.frontal);
     }

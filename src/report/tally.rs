@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::windows::window_of;
-use super::{ClassWindow, FaceRecord, Overall, TrackSummary, TrackWindow, ViewGroup};
+use super::{ClassWindow, Overall, TrackSummary, TrackWindow, ViewGroup};
+use crate::records::FaceRecord;
 
 /// Label lookups resolved once for the whole computation.
 pub(super) struct LabelScheme {

@@ -152,45 +152,22 @@ pub fn export_onnx(
 
 /// `ModelProto.metadata_props` is field 14, repeated `StringStringEntryProto {key = 1, value = 2}`.
 const METADATA_PROPS_FIELD: u64 = 14;
-/// Protobuf wire type of strings and embedded messages.
-const LENGTH_DELIMITED: u64 = 2;
 
 /// Appends `metadata_props` entries to a serialized ONNX `ModelProto`. Protobuf merges repeated
 /// fields by concatenation, so appended entries are read as part of the message.
 pub fn with_metadata_props(mut model: Vec<u8>, pairs: &[(String, String)]) -> Vec<u8> {
     for (key, value) in pairs {
         let mut entry = Vec::with_capacity(key.len() + value.len() + 8);
-        put_bytes_field(&mut entry, 1, key.as_bytes());
-        put_bytes_field(&mut entry, 2, value.as_bytes());
-        put_bytes_field(&mut model, METADATA_PROPS_FIELD, &entry);
+        crate::protobuf::put_bytes_field(&mut entry, 1, key.as_bytes());
+        crate::protobuf::put_bytes_field(&mut entry, 2, value.as_bytes());
+        crate::protobuf::put_bytes_field(&mut model, METADATA_PROPS_FIELD, &entry);
     }
     model
-}
-
-fn put_bytes_field(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
-    put_varint(out, (field << 3) | LENGTH_DELIMITED);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn varints_match_the_protobuf_encoding() {
-        let mut out = Vec::new();
-        put_varint(&mut out, 300);
-        assert_eq!(out, [0xac, 0x02]);
-    }
 
     #[test]
     fn metadata_entry_is_field_14() {
