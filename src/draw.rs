@@ -18,6 +18,14 @@ const MIN_TEXT_SCALE: f64 = 0.4;
 /// A tag may be this many times as wide as its face's box: a small face gets a smaller tag, so
 /// that a crowd's tags do not hide the faces.
 const TAG_WIDTH_PER_BOX: f64 = 1.6;
+/// Text stroke width per unit of text scale (OpenCV's Hershey fonts read best at about this).
+const STROKE_PER_SCALE: f64 = 2.5;
+/// A face box's line is this many pixels wider than the text stroke.
+const BOX_LINE_EXTRA: i32 = 1;
+/// A tag's padding around its text is this many pixels more than the text stroke.
+const TAG_PAD_EXTRA: i32 = 2;
+/// A tag whose colour's channels sum above this is light: its text is black, else white.
+const LIGHT_TAG: f64 = 450.0;
 /// Samples across a blurred face: few enough that no one can be recognised.
 const BLUR_CELLS: i32 = 8;
 /// A blurred face's box grows by this share of its size on each side.
@@ -41,7 +49,7 @@ impl Style {
     fn with_scale(scale: f64) -> Self {
         Self {
             scale,
-            thickness: ((scale * 2.5).round() as i32).max(1),
+            thickness: ((scale * STROKE_PER_SCALE).round() as i32).max(1),
         }
     }
 
@@ -52,12 +60,12 @@ impl Style {
 
     /// Line width of a face box.
     fn box_line(self) -> i32 {
-        self.thickness + 1
+        self.thickness + BOX_LINE_EXTRA
     }
 
     /// Padding around a tag's text.
     fn pad(self) -> i32 {
-        self.thickness + 2
+        self.thickness + TAG_PAD_EXTRA
     }
 }
 
@@ -131,7 +139,7 @@ impl Overlay {
             });
             top += height;
         }
-        let ink = if colour[0] + colour[1] + colour[2] > 450.0 {
+        let ink = if colour[0] + colour[1] + colour[2] > LIGHT_TAG {
             0.0
         } else {
             255.0

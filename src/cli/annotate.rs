@@ -57,14 +57,19 @@ pub struct AnnotateArgs {
 
 /// Largest slow-motion factor.
 const MAX_SLOWMO: f64 = 100.0;
+/// Most faces per inference call (a larger batch only costs memory).
+const MAX_BATCH: usize = 1024;
 
 /// Validates `emolens annotate` arguments.
 ///
 /// # Errors
 /// Says which value is invalid and what is valid.
 pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<AnnotateConfig> {
-    if args.batch == 0 || args.batch > 1024 {
-        bail!("--batch {} is out of range: use 1 to 1024", args.batch);
+    if args.batch == 0 || args.batch > MAX_BATCH {
+        bail!(
+            "--batch {} is out of range: use 1 to {MAX_BATCH}",
+            args.batch
+        );
     }
     let faces = args.faces.settings(args.tags)?;
     let encode = args.video.encode_options()?;

@@ -227,10 +227,17 @@ fn read_views(path: &Path) -> Result<crate::model_meta::Views> {
     })
 }
 
+/// Folds of a cross-validation: at least two, and few enough that each fold keeps a test set.
+const FOLDS: std::ops::RangeInclusive<usize> = 2..=20;
+
 /// Cross-validates and prints the per-fold table and the spread of each metric.
 fn run_folds(config: &TrainConfig, k: usize) -> Result<ExitCode> {
-    if !(2..=20).contains(&k) {
-        bail!("--folds {k} is out of range: use 2 to 20");
+    if !FOLDS.contains(&k) {
+        bail!(
+            "--folds {k} is out of range: use {} to {}",
+            FOLDS.start(),
+            FOLDS.end()
+        );
     }
     let report_path = config.output.with_extension("folds.json");
     let report = crate::train::folds::run(config, k, &report_path)?;

@@ -65,7 +65,6 @@ impl Recorder {
             time_base: ffmpeg::Rational::new(TIME_BASE.0, TIME_BASE.1),
             frame_rate: ffmpeg::Rational::new((fps * 1000.0).round() as i32, 1000),
             frames: None,
-            duration: None,
             audio: None,
         };
         let encoder = Encoder::create(path, &info, options)?;

@@ -161,7 +161,7 @@ impl Fitted {
 /// Unwritable checkpoints or a checkpoint from another run.
 pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitted> {
     let preprocess = preprocess_for(train);
-    let class_weights = class_weights(train, config.class_weights);
+    let class_weights = class_weights(&train.class_counts(), config.class_weights);
     let unit_weights = train.aus.as_ref().map(unit_positive_weights);
     eprintln!(
         "train: {} images, validation: {} images, classes {:?}",
@@ -253,7 +253,12 @@ pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitte
             .enumerate()
         {
             let global_step = (epoch - 1) * steps_per_epoch + step;
-            let lr = learning_rate(config, global_step, steps_per_epoch, total_steps);
+            let lr = learning_rate(
+                config.learning_rate,
+                global_step,
+                steps_per_epoch,
+                total_steps,
+            );
             let n = batch.len();
             fill_batch(
                 train,
@@ -328,7 +333,7 @@ pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitte
             val_loss,
             val_accuracy,
             learning_rate: learning_rate(
-                config,
+                config.learning_rate,
                 epoch * steps_per_epoch - 1,
                 steps_per_epoch,
                 total_steps,
@@ -435,10 +440,9 @@ fn preprocess_for(train: &Dataset) -> Preprocess {
 }
 
 /// Loss weight of each class under `weighting`.
-pub fn class_weights(train: &Dataset, weighting: ClassWeighting) -> Vec<f32> {
-    let counts = train.class_counts();
+pub fn class_weights(counts: &[usize], weighting: ClassWeighting) -> Vec<f32> {
     let k = counts.len() as f32;
-    let n = train.len() as f32;
+    let n = counts.iter().sum::<usize>() as f32;
     counts
         .iter()
         .map(|&c| {
@@ -465,16 +469,10 @@ fn steps_per_epoch(images: usize, config: &TrainConfig) -> usize {
 }
 
 /// Linear warm-up over [`WARMUP_EPOCHS`], then cosine decay to [`FINAL_LR_FRACTION`] of the peak.
-fn learning_rate(
-    config: &TrainConfig,
-    step: usize,
-    steps_per_epoch: usize,
-    total_steps: usize,
-) -> f64 {
+fn learning_rate(peak: f64, step: usize, steps_per_epoch: usize, total_steps: usize) -> f64 {
     let warmup = ((WARMUP_EPOCHS * steps_per_epoch as f64) as usize)
         .min(total_steps / 2)
         .max(1);
-    let peak = config.learning_rate;
     if step < warmup {
         return peak * (step + 1) as f64 / warmup as f64;
     }
@@ -553,4 +551,45 @@ fn export_best(
 /// Default checkpoint folder of an output model: `MODEL.onnx` -> `MODEL.ckpt/`.
 pub fn default_checkpoint_dir(output: &Path) -> PathBuf {
     output.with_extension("ckpt")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_learning_rate_warms_up_for_an_epoch_then_decays_to_its_floor() {
+        let (peak, per_epoch, total) = (1e-3, 100, 1000);
+        let lr = |step| learning_rate(peak, step, per_epoch, total);
+        assert!((lr(0) - peak / 100.0).abs() < 1e-12, "warm-up starts low");
+        assert!((lr(99) - peak).abs() < 1e-12, "the peak after one epoch");
+        assert!(lr(300) < lr(200) && lr(200) < lr(100), "then it falls");
+        assert!(
+            (lr(999) - peak * FINAL_LR_FRACTION).abs() < 1e-6,
+            "to its floor"
+        );
+        assert!(
+            (lr(5000) - peak * FINAL_LR_FRACTION).abs() < 1e-12,
+            "and stays there"
+        );
+        // A run shorter than two epochs warms up for half of it at most.
+        assert!((learning_rate(peak, 4, 100, 10) - peak).abs() < 1e-12);
+    }
+
+    #[test]
+    fn class_weights_lift_rare_classes() {
+        let counts = [10, 40, 0];
+        assert_eq!(
+            class_weights(&counts, ClassWeighting::None),
+            [1.0, 1.0, 1.0]
+        );
+        let balanced = class_weights(&counts, ClassWeighting::Balanced);
+        // n / (k * c): 50 / (3 * 10) and 50 / (3 * 40); a class without images gets 0.
+        assert!(
+            (balanced[0] - 50.0 / 30.0).abs() < 1e-6 && (balanced[1] - 50.0 / 120.0).abs() < 1e-6
+        );
+        assert_eq!(balanced[2], 0.0);
+        let sqrt = class_weights(&counts, ClassWeighting::Sqrt);
+        assert!((sqrt[0] - balanced[0].sqrt()).abs() < 1e-6);
+    }
 }

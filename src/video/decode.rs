@@ -118,12 +118,6 @@ impl Decoder {
             .into_iter()
             .find(|r| r.numerator() > 0 && r.denominator() > 0)
             .unwrap_or(Rational(super::FALLBACK_FPS, 1));
-        let duration = (stream.duration() > 0)
-            .then(|| stream.duration() as f64 * f64::from(time_base))
-            .or_else(|| {
-                (input.duration() > 0)
-                    .then(|| input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE))
-            });
         let context = codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| VideoError::codec(path, "reading the video stream parameters", e))?;
         let decoder = context
@@ -152,7 +146,6 @@ impl Decoder {
             time_base,
             frame_rate,
             frames,
-            duration,
             audio: audio.as_ref().map(|(_, p, tb)| (p.clone(), *tb)),
         };
         if info.width == 0 || info.height == 0 {

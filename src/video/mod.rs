@@ -47,8 +47,6 @@ pub struct VideoInfo {
     pub frame_rate: ffmpeg::Rational,
     /// Frame count from the container, when it says.
     pub frames: Option<u64>,
-    /// Duration in seconds, when known.
-    pub duration: Option<f64>,
     /// The audio stream to copy: its parameters and time base.
     pub audio: Option<(ffmpeg::codec::Parameters, ffmpeg::Rational)>,
 }
@@ -176,3 +174,31 @@ pub(crate) struct Scaler(pub(crate) ffmpeg::software::scaling::Context);
 // `!Send` only because it holds a raw pointer. Each `Scaler` is owned and used by one stage at a
 // time, never shared.
 unsafe impl Send for Scaler {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencv::prelude::*;
+
+    #[test]
+    fn plane_views_cover_the_frame_and_write_through() -> Result<(), Box<dyn std::error::Error>> {
+        // An odd size: chroma planes are rounded up, rows are padded to the frame's stride.
+        let mut frame = ffmpeg::frame::Video::new(ffmpeg::format::Pixel::YUV420P, 33, 21);
+        let sizes = with_planes(&mut frame, |planes| {
+            planes.y.set_to_def(&opencv::core::Scalar::all(7.0))?;
+            *planes.u.at_2d_mut::<u8>(10, 16)? = 99;
+            Ok([&planes.y, &planes.u, &planes.v].map(|p| (p.cols(), p.rows())))
+        })?;
+        assert_eq!(sizes, [(33, 21), (17, 11), (17, 11)]);
+        let stride = frame.stride(1);
+        assert_eq!(
+            frame.data(1)[10 * stride + 16],
+            99,
+            "the view is the frame's memory"
+        );
+        assert!(frame.data(0)[..33].iter().all(|&v| v == 7));
+        let mut rgb = ffmpeg::frame::Video::new(ffmpeg::format::Pixel::RGB24, 4, 4);
+        assert!(with_planes(&mut rgb, |_| Ok(())).is_err(), "only YUV 4:2:0");
+        Ok(())
+    }
+}
