@@ -346,10 +346,22 @@ fn rotation_metadata_is_honoured() -> anyhow::Result<()> {
 fn ctrl_c_leaves_a_playable_video_and_complete_records() -> anyhow::Result<()> {
     default_model();
     let dir = tempfile::tempdir()?;
+    // The Pexels clip three times (59 s, a face in every frame): long enough to be stopped
+    // midway however fast the machine is.
+    let input = dir.path().join("long.mp4");
+    ffmpeg(&[
+        os("-stream_loop"),
+        os("2"),
+        os("-i"),
+        video("pyfeat_WolfgangLanger_Pexels.mp4").as_os_str(),
+        os("-c"),
+        os("copy"),
+        input.as_os_str(),
+    ])?;
     let (out, json) = (dir.path().join("out.mp4"), dir.path().join("faces.jsonl"));
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("emolens"))
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("emolens"))
         .args(["annotate", "--quiet", "--detect-every", "1"])
-        .arg(video("pyfeat_WolfgangLanger_Pexels.mp4"))
+        .arg(&input)
         .arg("-o")
         .arg(&out)
         .arg("--json")
@@ -357,10 +369,19 @@ fn ctrl_c_leaves_a_playable_video_and_complete_records() -> anyhow::Result<()> {
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()?;
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    let pid = child.id().to_string();
+    // Stop it once the encoder has written a good part of a second of video.
+    let partial = emolens::output::partial_path(&out);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) < 200_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no video written within 60 s"
+        );
+        assert!(child.try_wait()?.is_none(), "annotate ended before Ctrl-C");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     std::process::Command::new("kill")
-        .args(["-INT", &pid])
+        .args(["-INT", &child.id().to_string()])
         .status()?;
     let output = child.wait_with_output()?;
     assert_eq!(
@@ -369,22 +390,24 @@ fn ctrl_c_leaves_a_playable_video_and_complete_records() -> anyhow::Result<()> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(!partial.exists(), "the partial file was renamed");
     let frames = probe(&out)
         .into_iter()
         .find(|s| s.0 == "h264")
         .map_or(0, |s| s.1);
     assert!(
-        frames > 0 && frames < 472,
+        frames > 0 && frames < 3 * 472,
         "{frames} frames in the interrupted output"
     );
-    let last_frame = records(&json)
+    // A face in every frame of the clip: the records hold every written frame, and no other.
+    let recorded: std::collections::BTreeSet<u64> = records(&json)
         .iter()
         .filter_map(|r| r["frame"].as_u64())
-        .max()
-        .unwrap_or(0);
-    assert!(
-        last_frame < frames,
-        "records end at frame {last_frame}, video has {frames}"
+        .collect();
+    assert_eq!(
+        recorded,
+        (0..frames).collect(),
+        "records of the {frames} frames written"
     );
     Ok(())
 }
