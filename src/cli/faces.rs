@@ -289,3 +289,71 @@ impl VideoOptions {
 fn bundled_or(relative: &str, fallback: &Path) -> PathBuf {
     crate::util::bundled(relative).unwrap_or_else(|| fallback.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        faces: FaceOptions,
+        #[command(flatten)]
+        tags: TagOptions,
+    }
+
+    fn settings(args: &[&str]) -> Result<FaceConfig> {
+        let flags = Flags::try_parse_from(std::iter::once("emolens").chain(args.iter().copied()))?;
+        flags.faces.settings(flags.tags)
+    }
+
+    fn refused(args: &[&str], needle: &str) {
+        let error = settings(args)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains(needle),
+            "{args:?}: `{error}` lacks `{needle}`"
+        );
+    }
+
+    #[test]
+    fn defaults_pick_yunet_with_its_cadence() -> Result<()> {
+        let config = settings(&[])?;
+        assert!(matches!(config.detect.detector, DetectorSettings::Yunet(_)));
+        assert_eq!(config.detect.detect_every, YUNET_DETECT_EVERY);
+        assert!(config.upright);
+        let haar = settings(&["--detector", "haar", "--min-face", "30"])?;
+        assert_eq!(haar.detect.detect_every, HAAR_DETECT_EVERY);
+        match haar.detect.detector {
+            DetectorSettings::Haar(h) => assert_eq!((h.min_face, h.min_neighbors), (30, 5)),
+            other => panic!("{other:?}"),
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn values_out_of_range_and_flags_of_the_other_detector_are_refused() {
+        refused(
+            &["--detect-every", "0"],
+            "--detect-every must be at least 1",
+        );
+        refused(&["--classify-every", "0"], "--classify-every");
+        refused(&["--smooth", "0.99"], "0 (off) to 0.95");
+        refused(&["--min-iou", "1"], "(0, 1)");
+        refused(
+            &["--detect-threshold", "1.5"],
+            "--detect-threshold 1.5 is out of range",
+        );
+        refused(&["--detect-width", "10"], "64 to 4096");
+        refused(&["--cascade", "x.xml"], "--detector haar");
+        refused(
+            &["--detector", "haar", "--detect-width", "960"],
+            "--detector yunet",
+        );
+        refused(&["--detector", "haar", "--min-face", "10"], "24 pixels");
+        refused(&["--detector", "haar", "--scale-factor", "1"], "(1, 2]");
+    }
+}
