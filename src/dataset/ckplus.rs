@@ -74,14 +74,9 @@ fn read_table(path: &Path) -> Result<Table, DatasetError> {
         });
     }
     let mut rows = HashMap::new();
-    for (n, record) in reader.records().enumerate() {
-        let line = n as u64 + 2;
-        let bad = |reason: String| DatasetError::BadRow {
-            path: path.to_owned(),
-            line,
-            reason,
-        };
-        let record = record.map_err(|e| bad(e.to_string()))?;
+    for row in super::columns::numbered_rows(&mut reader, path) {
+        let (line, record) = row?;
+        let bad = |reason: String| super::columns::bad_row(path, line, reason);
         let field = |i: usize| record.get(i).map(str::trim).unwrap_or("");
         let values = unit_values(&record, &units, path, line)?;
         let key = (

@@ -75,6 +75,31 @@ pub fn unit_values(
         .collect()
 }
 
+/// The rows of a CSV file with their line numbers (the header is line 1).
+///
+/// # Errors
+/// Each row that cannot be read is an error naming its line.
+pub fn numbered_rows<'a, R: std::io::Read>(
+    reader: &'a mut csv::Reader<R>,
+    path: &'a Path,
+) -> impl Iterator<Item = Result<(u64, csv::StringRecord), DatasetError>> + 'a {
+    reader.records().enumerate().map(move |(n, record)| {
+        let line = n as u64 + 2;
+        record
+            .map(|r| (line, r))
+            .map_err(|e| bad_row(path, line, e.to_string()))
+    })
+}
+
+/// Line `line` of `path` is wrong for `reason`.
+pub fn bad_row(path: &Path, line: u64, reason: String) -> DatasetError {
+    DatasetError::BadRow {
+        path: path.to_owned(),
+        line,
+        reason,
+    }
+}
+
 /// `AU` followed by digits.
 fn is_unit_name(name: &str) -> bool {
     name.strip_prefix("AU")

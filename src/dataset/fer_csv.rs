@@ -43,14 +43,9 @@ pub fn load(
     let usage_col = column("Usage").ok();
     let mut data = Dataset::new(fer, size);
     let mut pixels = Vec::with_capacity(CSV_IMAGE_SIZE * CSV_IMAGE_SIZE);
-    for (row_index, record) in reader.records().enumerate() {
-        let line = row_index as u64 + 2;
-        let bad = |reason: String| DatasetError::BadRow {
-            path: path.to_owned(),
-            line,
-            reason,
-        };
-        let record = record.map_err(|e| bad(e.to_string()))?;
+    for row in super::columns::numbered_rows(&mut reader, path) {
+        let (line, record) = row?;
+        let bad = |reason: String| super::columns::bad_row(path, line, reason);
         if let (Some(wanted), Some(col)) = (usage, usage_col) {
             if record.get(col).map(str::trim) != Some(wanted) {
                 continue;

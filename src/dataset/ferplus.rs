@@ -118,14 +118,9 @@ fn read_votes(path: &Path) -> Result<HashMap<String, Votes>, DatasetError> {
         .filter_map(|c| column(c).ok())
         .collect();
     let mut votes = HashMap::new();
-    for (row_index, record) in reader.records().enumerate() {
-        let line = row_index as u64 + 2;
-        let bad = |reason: String| DatasetError::BadRow {
-            path: path.to_owned(),
-            line,
-            reason,
-        };
-        let record = record.map_err(|e| bad(e.to_string()))?;
+    for row in super::columns::numbered_rows(&mut reader, path) {
+        let (line, record) = row?;
+        let bad = |reason: String| super::columns::bad_row(path, line, reason);
         let name = record.get(name_col).unwrap_or("").trim();
         if name.is_empty() {
             continue; // FER+ leaves the images it dropped without a name.

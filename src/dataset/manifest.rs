@@ -32,14 +32,9 @@ pub fn load(file: &Path, classes: Option<&[String]>, size: usize) -> Result<Data
     let (path_column, label_column) = (columns.required("path")?, columns.required("label")?);
     let units = columns.units();
     let mut rows = Vec::new();
-    for (n, record) in reader.records().enumerate() {
-        let line = n as u64 + 2;
-        let bad = |reason: String| DatasetError::BadRow {
-            path: file.to_owned(),
-            line,
-            reason,
-        };
-        let record = record.map_err(|e| bad(e.to_string()))?;
+    for row in super::columns::numbered_rows(&mut reader, file) {
+        let (line, record) = row?;
+        let bad = |reason: String| super::columns::bad_row(file, line, reason);
         let field = |i: usize| record.get(i).map(str::trim).unwrap_or("");
         let (image, label) = (field(path_column), field(label_column));
         if image.is_empty() || label.is_empty() {

@@ -51,6 +51,21 @@ pub struct ConvBlock {
     pool: MaxPool2d,
 }
 
+/// A convolution block in either form: [`ConvBlock`] (training) or [`FusedBlock`] (export).
+trait Block {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4>;
+}
+
+/// The convolution blocks' features of `images`, flattened: `[batch, features]`.
+fn features<B: Block>(blocks: &[B], images: Tensor<4>) -> Tensor<2> {
+    let mut x = images;
+    for block in blocks {
+        x = block.forward(x);
+    }
+    let [batch, channels, height, width] = x.dims();
+    x.reshape([batch, channels * height * width])
+}
+
 impl ConvBlock {
     fn new(input: usize, output: usize, device: &Device) -> Self {
         let conv = |i, o| {
@@ -67,7 +82,9 @@ impl ConvBlock {
             pool: MaxPool2dConfig::new([2, 2]).init(),
         }
     }
+}
 
+impl Block for ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = relu(self.norm1.forward(self.conv1.forward(x)));
         let x = relu(self.norm2.forward(self.conv2.forward(x)));
@@ -167,12 +184,7 @@ impl EmotionNet {
 
     /// The hidden layer after ReLU and dropout, shared by the heads.
     fn hidden_layer(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = images;
-        for block in &self.blocks {
-            x = block.forward(x);
-        }
-        let [batch, channels, height, width] = x.dims();
-        let x = x.reshape([batch, channels * height * width]);
+        let x = features(&self.blocks, images);
         let x = relu(self.hidden.forward(self.dropout.forward(x)));
         self.dropout.forward(x)
     }
@@ -206,7 +218,7 @@ pub struct FusedBlock {
     pool: MaxPool2d,
 }
 
-impl FusedBlock {
+impl Block for FusedBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = relu(self.conv1.forward(x));
         self.pool.forward(relu(self.conv2.forward(x)))
@@ -280,13 +292,7 @@ impl FusedNet {
     }
 
     fn hidden_layer(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = images;
-        for block in &self.blocks {
-            x = block.forward(x);
-        }
-        let [batch, channels, height, width] = x.dims();
-        let x = x.reshape([batch, channels * height * width]);
-        relu(self.hidden.forward(x))
+        relu(self.hidden.forward(features(&self.blocks, images)))
     }
 }
 
