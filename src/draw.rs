@@ -171,74 +171,84 @@ impl Overlay {
         }
     }
 
-    /// Draws onto `image`, whose top-left pixel is `origin` in the frame; the text (the costly
-    /// part) only when asked.
-    fn draw(&self, image: &mut Mat, origin: Point, text: bool) -> opencv::Result<()> {
-        let shift = |r: Rect| Rect::new(r.x - origin.x, r.y - origin.y, r.width, r.height);
+    /// Draws onto a BGR `image` of the whole frame.
+    fn draw(&self, image: &mut Mat) -> opencv::Result<()> {
         imgproc::rectangle(
             image,
-            shift(self.bbox),
+            self.bbox,
             self.colour,
             self.style.box_line(),
             imgproc::LINE_8,
             0,
         )?;
         for tag in &self.tags {
-            imgproc::rectangle(
-                image,
-                shift(tag.rect),
-                self.colour,
-                imgproc::FILLED,
-                imgproc::LINE_8,
-                0,
-            )?;
-        }
-        if !text {
-            return Ok(());
-        }
-        for tag in &self.tags {
-            imgproc::put_text(
-                image,
-                &tag.text,
-                Point::new(tag.rect.x, tag.rect.y) + tag.origin - origin,
-                FONT,
-                self.style.scale,
-                self.ink,
-                self.style.thickness,
-                imgproc::LINE_AA,
-                false,
-            )?;
+            self.draw_tag(image, tag, Point::new(0, 0))?;
         }
         Ok(())
     }
 
-    /// The frame areas the overlay covers, each with whether it holds text: the four sides of
-    /// the box, then the tags (last, so that their text is drawn over everything else).
-    fn areas(&self) -> Vec<(Rect, bool)> {
-        let b = self.bbox;
-        let reach = self.style.box_line(); // covers the line's width on both sides, and more
-        let sides = [
-            Rect::new(b.x - reach, b.y - reach, b.width + 2 * reach, 2 * reach),
-            Rect::new(
-                b.x - reach,
-                b.y + b.height - reach,
-                b.width + 2 * reach,
-                2 * reach,
-            ),
-            Rect::new(b.x - reach, b.y - reach, 2 * reach, b.height + 2 * reach),
-            Rect::new(
-                b.x + b.width - reach,
-                b.y - reach,
-                2 * reach,
-                b.height + 2 * reach,
-            ),
-        ];
-        sides
-            .into_iter()
-            .map(|r| (r, false))
-            .chain(self.tags.iter().map(|t| (t.rect, true)))
-            .collect()
+    /// Draws `tag` onto `image`, whose top-left pixel is `origin` in the frame.
+    fn draw_tag(&self, image: &mut Mat, tag: &TextTag, origin: Point) -> opencv::Result<()> {
+        let rect = Rect::new(
+            tag.rect.x - origin.x,
+            tag.rect.y - origin.y,
+            tag.rect.width,
+            tag.rect.height,
+        );
+        imgproc::rectangle(
+            image,
+            rect,
+            self.colour,
+            imgproc::FILLED,
+            imgproc::LINE_8,
+            0,
+        )?;
+        imgproc::put_text(
+            image,
+            &tag.text,
+            Point::new(rect.x, rect.y) + tag.origin,
+            FONT,
+            self.style.scale,
+            self.ink,
+            self.style.thickness,
+            imgproc::LINE_AA,
+            false,
+        )
     }
+
+    /// Draws the box straight into the planes of a YUV 4:2:0 frame: the line in luma, and at
+    /// half size in chroma, in the box colour's Y, U and V (as OpenCV converts BGR to YUV, like
+    /// the tags' patches).
+    fn draw_box_yuv420(&self, planes: &mut PlaneMats) -> opencv::Result<()> {
+        let [y, u, v] = yuv_of(self.colour)?;
+        let line = self.style.box_line();
+        let b = self.bbox;
+        let half = Rect::new(b.x / 2, b.y / 2, b.width / 2, b.height / 2);
+        for (plane, rect, value, width) in [
+            (&mut planes.y, b, y, line),
+            (&mut planes.u, half, u, (line / 2).max(1)),
+            (&mut planes.v, half, v, (line / 2).max(1)),
+        ] {
+            imgproc::rectangle(
+                plane,
+                rect,
+                Scalar::all(value),
+                width,
+                imgproc::LINE_8,
+                0,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Y, U and V of a BGR colour, as OpenCV's BGR to I420 conversion gives them.
+fn yuv_of(bgr: Scalar) -> opencv::Result<[f64; 3]> {
+    let patch = Mat::new_rows_cols_with_default(2, 2, opencv::core::CV_8UC3, bgr)?;
+    let mut i420 = Mat::default();
+    imgproc::cvt_color_def(&patch, &mut i420, imgproc::COLOR_BGR2YUV_I420)?;
+    let bytes = i420.data_bytes()?; // 4 luma samples, then one U and one V
+    Ok([bytes[0], bytes[4], bytes[5]].map(f64::from))
 }
 
 /// The overlays of a frame's faces with their tags placed: each tag block inside the frame, on
@@ -330,13 +340,14 @@ pub fn draw_faces(
 ) -> opencv::Result<()> {
     let frame = Size::new(image.cols(), image.rows());
     for overlay in layout(faces, captions, frame, keep_clear)? {
-        overlay.draw(image, Point::new(0, 0), true)?;
+        overlay.draw(image)?;
     }
     Ok(())
 }
 
-/// Draws every face's box and tag onto a YUV 4:2:0 frame. Only the areas the overlays cover
-/// are converted: each goes to BGR, is drawn on exactly as [`draw_faces`] draws, and comes back.
+/// Draws every face's box and tag onto a YUV 4:2:0 frame. The box lines are drawn straight into
+/// the planes in the box colour's Y, U and V; only the tags (text) go to BGR in small patches,
+/// are drawn as [`draw_faces`] draws them, and come back.
 ///
 /// # Errors
 /// OpenCV's error when converting or drawing fails.
@@ -348,12 +359,13 @@ pub fn draw_faces_yuv420(
     let frame = Size::new(planes.y.cols(), planes.y.rows());
     let mut patch = Patch::default();
     for overlay in layout(faces, captions, frame, &[])? {
-        for (area, has_text) in overlay.areas() {
-            let Some(area) = whole_chroma_area(area, &planes.y) else {
+        overlay.draw_box_yuv420(planes)?;
+        for tag in &overlay.tags {
+            let Some(area) = whole_chroma_area(tag.rect, &planes.y) else {
                 continue;
             };
             patch.load(planes, area)?;
-            overlay.draw(&mut patch.bgr, Point::new(area.x, area.y), has_text)?;
+            overlay.draw_tag(&mut patch.bgr, tag, Point::new(area.x, area.y))?;
             patch.store(planes, area)?;
         }
     }

@@ -49,7 +49,7 @@ pub struct FaceOptions {
     pub device: Device,
     /// Classify each known face every N frames (a new face at once); in between it keeps its
     /// smoothed probabilities. 1 classifies every face in every frame.
-    #[arg(long, default_value_t = 2, value_name = "N", help_heading = "Model")]
+    #[arg(long, default_value_t = 4, value_name = "N", help_heading = "Model")]
     pub classify_every: usize,
     /// Crop faces as boxed, without turning them upright (eyes level) from their landmarks.
     #[arg(long, help_heading = "Model")]
