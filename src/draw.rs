@@ -229,14 +229,7 @@ impl Overlay {
             (&mut planes.u, half, u, (line / 2).max(1)),
             (&mut planes.v, half, v, (line / 2).max(1)),
         ] {
-            imgproc::rectangle(
-                plane,
-                rect,
-                Scalar::all(value),
-                width,
-                imgproc::LINE_8,
-                0,
-            )?;
+            imgproc::rectangle(plane, rect, Scalar::all(value), width, imgproc::LINE_8, 0)?;
         }
         Ok(())
     }

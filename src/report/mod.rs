@@ -7,9 +7,11 @@
 //! (share of frames that were frontal *and* showed an engaged expression).
 //! The result is written as two CSV files and one self-contained HTML page.
 
+mod charts;
 mod csv_out;
 mod error;
 mod html;
+mod legend;
 mod records;
 mod tally;
 mod windows;
