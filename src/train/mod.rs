@@ -6,32 +6,27 @@ mod batches;
 pub mod checkpoint;
 mod evaluation;
 pub mod export;
+mod fit;
 pub mod folds;
 pub mod net;
 mod units;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
+use burn::tensor::Device;
 use ndarray::Array4;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 
 use crate::augment::AugmentConfig;
 use crate::dataset::ferplus::{self, LabelMode};
 use crate::dataset::{DataSource, Dataset};
 use crate::model_meta::{Head, HeadKind, ModelMeta, Preprocess, Provenance, Views};
-use batches::{argmax_rows, fill_batch, plain_batch};
-use checkpoint::{Checkpoint, EpochRecord, RunSignature};
+use batches::plain_batch;
+use checkpoint::Checkpoint;
 pub use evaluation::{evaluate_net, Evaluation};
+pub use fit::fit;
 use net::{EmotionNet, NetConfig};
-use units::{unit_loss, unit_positive_weights};
 
 /// How the validation split is obtained.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,10 +99,6 @@ pub struct TrainConfig {
     pub ort_lib: Option<PathBuf>,
 }
 
-/// Epochs of linear learning-rate warm-up before the cosine decay.
-const WARMUP_EPOCHS: f64 = 1.0;
-/// The cosine decay ends at this fraction of the peak learning rate.
-const FINAL_LR_FRACTION: f64 = 0.02;
 /// Validation images used to check that ONNX Runtime reproduces the network.
 const EXPORT_CHECK_IMAGES: usize = 32;
 
@@ -152,226 +143,6 @@ impl Fitted {
             .with_context(|| format!("loading the best weights from {}", checkpoint_dir.display()))?
             .valid())
     }
-}
-
-/// Trains on `train`, keeping the best epoch on `val`, with checkpoints in the config's folder
-/// (resumed when asked).
-///
-/// # Errors
-/// Unwritable checkpoints or a checkpoint from another run.
-pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitted> {
-    let preprocess = preprocess_for(train);
-    let class_weights = class_weights(&train.class_counts(), config.class_weights);
-    let unit_weights = train.aus.as_ref().map(unit_positive_weights);
-    eprintln!(
-        "train: {} images, validation: {} images, classes {:?}",
-        train.len(),
-        val.len(),
-        train.classes
-    );
-    eprintln!(
-        "class counts {:?}, loss weights {:?}",
-        train.class_counts(),
-        rounded(&class_weights)
-    );
-
-    std::fs::create_dir_all(&config.checkpoint_dir).with_context(|| {
-        format!(
-            "cannot create checkpoint folder {}; choose a writable --checkpoint-dir",
-            config.checkpoint_dir.display()
-        )
-    })?;
-    let signature = RunSignature {
-        classes: train.classes.clone(),
-        size: config.size,
-        train_images: train.len(),
-        val_images: val.len(),
-        seed: config.seed,
-    };
-    let device = Device::flex().autodiff();
-    device.seed(config.seed);
-    let net_config = NetConfig {
-        channels: 1,
-        size: config.size,
-        classes: train.classes.len(),
-        action_units: train.aus.as_ref().map_or(0, |aus| aus.names.len()),
-        dropout: config.dropout,
-    };
-    let mut model = EmotionNet::new(&net_config, &device);
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(config.weight_decay)
-        .init();
-    let mut state = if config.resume {
-        let state = Checkpoint::load(&config.checkpoint_dir)?;
-        state.check_signature(&signature, &config.checkpoint_dir)?;
-        model = model
-            .try_load_file(Checkpoint::model_path(&config.checkpoint_dir))
-            .with_context(|| {
-                format!(
-                    "loading the checkpoint in {}",
-                    config.checkpoint_dir.display()
-                )
-            })?;
-        optimizer = optimizer
-            .load(Checkpoint::optimizer_path(&config.checkpoint_dir))
-            .with_context(|| {
-                format!(
-                    "loading the optimizer state in {}",
-                    config.checkpoint_dir.display()
-                )
-            })?;
-        eprintln!(
-            "resuming after epoch {} (best {:.4} at epoch {})",
-            state.epochs_done, state.best_val_accuracy, state.best_epoch
-        );
-        state
-    } else {
-        if let Some(weights) = &config.init {
-            model = model.with_trunk_from(weights)?;
-            eprintln!("starting from the layers of {}", weights.display());
-        }
-        Checkpoint::new(signature)
-    };
-
-    let steps_per_epoch = steps_per_epoch(train.len(), config);
-    let total_steps = steps_per_epoch * config.epochs;
-    let mut input = vec![0.0f32; config.batch_size * config.size * config.size];
-    let mut targets = vec![0.0f32; config.batch_size * train.classes.len()];
-    while state.epochs_done < config.epochs && !state.stopped_early {
-        let epoch = state.epochs_done + 1;
-        let started = Instant::now();
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        let mut rng = rand::rngs::StdRng::seed_from_u64(
-            config.seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9),
-        );
-        order.shuffle(&mut rng);
-        let progress = epoch_progress(epoch, config.epochs, steps_per_epoch);
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (step, batch) in order
-            .chunks(config.batch_size)
-            .take(steps_per_epoch)
-            .enumerate()
-        {
-            let global_step = (epoch - 1) * steps_per_epoch + step;
-            let lr = learning_rate(
-                config.learning_rate,
-                global_step,
-                steps_per_epoch,
-                total_steps,
-            );
-            let n = batch.len();
-            fill_batch(
-                train,
-                batch,
-                config,
-                &preprocess,
-                &mut rng,
-                &mut input,
-                &mut targets,
-            );
-            let weights: Vec<f32> = batch
-                .iter()
-                .map(|&i| class_weights[train.labels[i]])
-                .collect();
-            let classes = train.classes.len();
-            let x = Tensor::<4>::from_data(
-                TensorData::new(
-                    input[..n * config.size * config.size].to_vec(),
-                    [n, 1, config.size, config.size],
-                ),
-                &device,
-            );
-            let t = Tensor::<2>::from_data(
-                TensorData::new(targets[..n * classes].to_vec(), [n, classes]),
-                &device,
-            );
-            let w = Tensor::<1>::from_data(TensorData::new(weights.clone(), [n]), &device);
-            let (logits, unit_logits) = model.forward_heads(x);
-            let per_image = (log_softmax(logits.clone(), 1) * t)
-                .sum_dim(1)
-                .reshape([n])
-                .neg();
-            let mut loss = (per_image * w)
-                .sum()
-                .div_scalar(weights.iter().sum::<f32>());
-            if let (Some(z), Some(aus), Some(pos)) = (unit_logits, &train.aus, &unit_weights) {
-                loss = loss + unit_loss(z, aus, batch, pos, &device);
-            }
-            let loss_value = f64::from(loss.clone().into_scalar::<f32>());
-            let predicted = argmax_rows(logits.argmax(1))?;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(lr, model, grads);
-
-            loss_sum += loss_value * n as f64;
-            correct += batch
-                .iter()
-                .zip(&predicted)
-                .filter(|(&i, &p)| train.labels[i] == p)
-                .count();
-            seen += n;
-            progress.set_message(format!(
-                "loss {:.4} acc {:.4} lr {lr:.2e}",
-                loss_sum / seen as f64,
-                correct as f64 / seen as f64
-            ));
-            progress.inc(1);
-        }
-        progress.finish_and_clear();
-        let train_seconds = started.elapsed().as_secs_f64();
-        let evaluation = evaluate_net(&model.valid(), val, &preprocess, config.size)?;
-        let (val_loss, val_accuracy) = (evaluation.loss, evaluation.confusion.accuracy());
-        if let Some(units) = &evaluation.units {
-            eprintln!(
-                "epoch {epoch}: validation action-unit micro F1 {:.4}",
-                units.report(crate::model_meta::UNIT_THRESHOLD).micro.f1
-            );
-        }
-        let record = EpochRecord {
-            epoch,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy: correct as f64 / seen.max(1) as f64,
-            val_loss,
-            val_accuracy,
-            learning_rate: learning_rate(
-                config.learning_rate,
-                epoch * steps_per_epoch - 1,
-                steps_per_epoch,
-                total_steps,
-            ),
-            seconds: started.elapsed().as_secs_f64(),
-            images_per_second: seen as f64 / train_seconds,
-        };
-        eprintln!(
-            "epoch {epoch}/{}: train loss {:.4} acc {:.4} | val loss {:.4} acc {:.4} | {:.0} s, {:.0} img/s",
-            config.epochs, record.train_loss, record.train_accuracy, val_loss, val_accuracy, record.seconds, record.images_per_second
-        );
-        let improved = state.record(record, config.patience);
-        if improved {
-            model
-                .clone()
-                .save_file(Checkpoint::best_path(&config.checkpoint_dir))
-                .context("saving the best weights")?;
-        }
-        model
-            .clone()
-            .save_file(Checkpoint::model_path(&config.checkpoint_dir))
-            .context("saving the checkpoint")?;
-        optimizer
-            .save(Checkpoint::optimizer_path(&config.checkpoint_dir))
-            .context("saving the optimizer state")?;
-        state.save(&config.checkpoint_dir)?;
-        if state.stopped_early {
-            eprintln!(
-                "early stop: no better validation accuracy (nor equal with lower loss) for {} epochs",
-                config.patience
-            );
-        }
-    }
-    Ok(Fitted {
-        state,
-        preprocess,
-        net_config,
-    })
 }
 
 fn load_splits(config: &TrainConfig) -> Result<(Dataset, Dataset)> {
@@ -439,58 +210,6 @@ fn preprocess_for(train: &Dataset) -> Preprocess {
     }
 }
 
-/// Loss weight of each class under `weighting`.
-pub fn class_weights(counts: &[usize], weighting: ClassWeighting) -> Vec<f32> {
-    let k = counts.len() as f32;
-    let n = counts.iter().sum::<usize>() as f32;
-    counts
-        .iter()
-        .map(|&c| {
-            let balanced = if c == 0 { 0.0 } else { n / (k * c as f32) };
-            match weighting {
-                ClassWeighting::None => 1.0,
-                ClassWeighting::Balanced => balanced,
-                ClassWeighting::Sqrt => balanced.sqrt(),
-            }
-        })
-        .collect()
-}
-
-fn rounded(values: &[f32]) -> Vec<f32> {
-    values.iter().map(|v| (v * 100.0).round() / 100.0).collect()
-}
-
-fn steps_per_epoch(images: usize, config: &TrainConfig) -> usize {
-    let full = images.div_ceil(config.batch_size);
-    config
-        .max_steps_per_epoch
-        .map_or(full, |max| full.min(max))
-        .max(1)
-}
-
-/// Linear warm-up over [`WARMUP_EPOCHS`], then cosine decay to [`FINAL_LR_FRACTION`] of the peak.
-fn learning_rate(peak: f64, step: usize, steps_per_epoch: usize, total_steps: usize) -> f64 {
-    let warmup = ((WARMUP_EPOCHS * steps_per_epoch as f64) as usize)
-        .min(total_steps / 2)
-        .max(1);
-    if step < warmup {
-        return peak * (step + 1) as f64 / warmup as f64;
-    }
-    let progress = (step - warmup) as f64 / (total_steps - warmup).max(1) as f64;
-    let floor = peak * FINAL_LR_FRACTION;
-    floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
-}
-
-fn epoch_progress(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
-    let bar = ProgressBar::new(steps as u64);
-    let style = ProgressStyle::with_template(&format!(
-        "epoch {epoch}/{epochs} [{{bar:30}}] {{pos}}/{{len}} {{msg}} eta {{eta}}"
-    ))
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
-}
-
 /// Loads the best weights, writes the curves, exports and checks the ONNX model.
 fn export_best(
     config: &TrainConfig,
@@ -551,45 +270,4 @@ fn export_best(
 /// Default checkpoint folder of an output model: `MODEL.onnx` -> `MODEL.ckpt/`.
 pub fn default_checkpoint_dir(output: &Path) -> PathBuf {
     output.with_extension("ckpt")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_learning_rate_warms_up_for_an_epoch_then_decays_to_its_floor() {
-        let (peak, per_epoch, total) = (1e-3, 100, 1000);
-        let lr = |step| learning_rate(peak, step, per_epoch, total);
-        assert!((lr(0) - peak / 100.0).abs() < 1e-12, "warm-up starts low");
-        assert!((lr(99) - peak).abs() < 1e-12, "the peak after one epoch");
-        assert!(lr(300) < lr(200) && lr(200) < lr(100), "then it falls");
-        assert!(
-            (lr(999) - peak * FINAL_LR_FRACTION).abs() < 1e-6,
-            "to its floor"
-        );
-        assert!(
-            (lr(5000) - peak * FINAL_LR_FRACTION).abs() < 1e-12,
-            "and stays there"
-        );
-        // A run shorter than two epochs warms up for half of it at most.
-        assert!((learning_rate(peak, 4, 100, 10) - peak).abs() < 1e-12);
-    }
-
-    #[test]
-    fn class_weights_lift_rare_classes() {
-        let counts = [10, 40, 0];
-        assert_eq!(
-            class_weights(&counts, ClassWeighting::None),
-            [1.0, 1.0, 1.0]
-        );
-        let balanced = class_weights(&counts, ClassWeighting::Balanced);
-        // n / (k * c): 50 / (3 * 10) and 50 / (3 * 40); a class without images gets 0.
-        assert!(
-            (balanced[0] - 50.0 / 30.0).abs() < 1e-6 && (balanced[1] - 50.0 / 120.0).abs() < 1e-6
-        );
-        assert_eq!(balanced[2], 0.0);
-        let sqrt = class_weights(&counts, ClassWeighting::Sqrt);
-        assert!((sqrt[0] - balanced[0].sqrt()).abs() < 1e-6);
-    }
 }
