@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::augment::{apply_warp, TTA_VIEWS};
 use crate::classifier::Classifier;
 use crate::dataset::ferplus::{self, LabelMode};
-use crate::dataset::DataSource;
+use crate::dataset::{DataSource, Dataset};
 use crate::metrics::{ConfusionMatrix, Report};
 use crate::util::argmax;
 use groups::{ColumnReport, GroupTable, JoinSummary};
@@ -78,11 +78,54 @@ pub struct EvaluationJson<'a> {
     pub action_units: Option<&'a AuReport>,
 }
 
-/// Evaluates and prints; returns the report.
+/// What an evaluation measured, ready to print ([`Evaluated::to_text`]) and written to the
+/// files asked for.
+#[derive(Debug)]
+pub struct Evaluated {
+    /// Lines worth telling the user before the results (images resized, relabelled, unmatched).
+    pub notes: Vec<String>,
+    /// The heading: model, data, images and views.
+    pub heading: String,
+    /// The metrics.
+    pub report: Report,
+    /// The metrics of each view, by view name.
+    pub views: BTreeMap<String, ViewReport>,
+    /// Groups: how the CSV met the data and the scores per column (with `--groups`).
+    pub groups: Option<(JoinSummary, BTreeMap<String, ColumnReport>)>,
+    /// The view maps the group table is printed with.
+    view_maps: Vec<views::ViewMap>,
+    /// Action-unit scores (with `--aus`).
+    pub action_units: Option<AuReport>,
+    /// Wall-clock inference time per image view, in milliseconds.
+    pub ms_per_face: f64,
+}
+
+impl Evaluated {
+    /// The results as the terminal shows them.
+    pub fn to_text(&self) -> String {
+        let mut text = format!("{}\n{}", self.heading, self.report.to_table());
+        for (name, view) in &self.views {
+            text.push_str(&view.to_text(name));
+        }
+        if let Some((summary, columns)) = &self.groups {
+            text.push_str(&groups::to_table(summary, columns, &self.view_maps));
+        }
+        if let Some(units) = &self.action_units {
+            text.push_str(&units.to_table());
+        }
+        text.push_str(&format!(
+            "inference: {:.3} ms per face (batches of {EVAL_BATCH}, CPU)",
+            self.ms_per_face
+        ));
+        text
+    }
+}
+
+/// Evaluates the model on the data and writes the JSON and PNG asked for.
 ///
 /// # Errors
 /// A model or dataset that cannot be loaded, or an output that cannot be written.
-pub fn run(config: &EvaluateConfig) -> Result<Report> {
+pub fn run(config: &EvaluateConfig) -> Result<Evaluated> {
     // Read first: a bad groups file fails before the model and the images are loaded.
     let group_table = config.groups.as_deref().map(GroupTable::read).transpose()?;
     let env = crate::ort_runtime::environment(config.ort_lib.as_deref())?;
@@ -97,7 +140,93 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
     let labels = classifier.emotion_head()?.labels.clone();
     let view_maps = views::for_model(&classifier.meta().views, &labels)
         .with_context(|| format!("reading the views of {}", config.model.display()))?;
-    let p = classifier.meta().preprocess.clone();
+    let mut notes = Vec::new();
+    let (data, unit_threshold) = load_data(config, &classifier, &labels, &mut notes)?;
+    let join = match &group_table {
+        Some(table) => {
+            let cwd = std::env::current_dir().context("reading the current folder")?;
+            let join = table.join(&data.sources, &cwd)?;
+            if join.summary.images_without_row > 0 {
+                notes.push(format!(
+                    "note: {} of {} images have no row in {} and are in no group",
+                    join.summary.images_without_row,
+                    data.len(),
+                    table.file.display()
+                ));
+            }
+            Some((table, join))
+        }
+        None => None,
+    };
+    let inferred = infer(
+        &mut classifier,
+        &data,
+        config.tta,
+        unit_threshold,
+        labels.len(),
+    )?;
+    // (true label, predicted label) of each image.
+    let pairs: Vec<(usize, usize)> = data
+        .labels
+        .iter()
+        .copied()
+        .zip(inferred.predicted)
+        .collect();
+    let confusion = ConfusionMatrix::from_pairs(labels.len(), pairs.iter().copied());
+    let evaluated = Evaluated {
+        notes,
+        heading: format!(
+            "{} on {} ({} images, TTA {} view{}):",
+            config.model.display(),
+            config.data,
+            data.len(),
+            config.tta,
+            if config.tta == 1 { "" } else { "s" }
+        ),
+        report: confusion.report(&labels),
+        views: view_maps
+            .iter()
+            .map(|view| (view.name.clone(), view.score(pairs.iter().copied())))
+            .collect(),
+        groups: join.map(|(table, join)| {
+            let scores = table.score(&join, &labels, &view_maps, &pairs);
+            (join.summary, scores)
+        }),
+        view_maps,
+        action_units: inferred.action_units,
+        ms_per_face: inferred.ms_per_face,
+    };
+    if let Some(path) = &config.json {
+        let json = EvaluationJson {
+            model: config.model.display().to_string(),
+            data: config.data.to_string(),
+            images: data.len(),
+            tta: config.tta,
+            ms_per_face: evaluated.ms_per_face,
+            report: &evaluated.report,
+            views: &evaluated.views,
+            group_rows: evaluated.groups.as_ref().map(|(summary, _)| summary),
+            groups: evaluated.groups.as_ref().map(|(_, scores)| scores),
+            action_units: evaluated.action_units.as_ref(),
+        };
+        crate::output::write_file(path, &serde_json::to_vec_pretty(&json)?)?;
+    }
+    if let Some(path) = &config.confusion_png {
+        crate::chart::confusion_matrix(path, &labels, confusion.counts())
+            .with_context(|| format!("writing {}; choose a writable path", path.display()))?;
+    }
+    Ok(evaluated)
+}
+
+/// The evaluation images at the model's input size, with their action units joined (with
+/// `--aus`, whose threshold it returns) and relabelled from FER+ votes (with `--ferplus`).
+fn load_data(
+    config: &EvaluateConfig,
+    classifier: &Classifier,
+    labels: &[String],
+    notes: &mut Vec<String>,
+) -> Result<(Dataset, Option<f32>)> {
+    let p = &classifier.meta().preprocess;
     if p.size[0] != p.size[1] {
         bail!(
             "{}: non-square inputs ({:?}) are not supported by evaluate",
@@ -107,13 +236,13 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
     }
     let mut data = config
         .data
-        .load(Some(&labels), p.size[0])
+        .load(Some(labels), p.size[0])
         .with_context(|| format!("loading evaluation data {}", config.data))?;
     if data.resized > 0 {
-        eprintln!(
+        notes.push(format!(
             "note: {} images were not {}x{} and were resized",
             data.resized, p.size[0], p.size[1]
-        );
+        ));
     }
     let unit_threshold = match &config.aus {
         Some(table) => {
@@ -140,32 +269,37 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
     };
     if let Some(votes) = &config.ferplus {
         let (relabelled, report) = ferplus::relabel(&data, votes, LabelMode::Majority)?;
-        eprintln!(
+        notes.push(format!(
             "FER+: {} relabelled, {} left out",
             report.joined,
             report.unmatched + report.no_emotion
-        );
+        ));
         data = relabelled;
     }
-    let join = match &group_table {
-        Some(table) => {
-            let cwd = std::env::current_dir().context("reading the current folder")?;
-            let join = table.join(&data.sources, &cwd)?;
-            if join.summary.images_without_row > 0 {
-                eprintln!(
-                    "note: {} of {} images have no row in {} and are in no group",
-                    join.summary.images_without_row,
-                    data.len(),
-                    table.file.display()
-                );
-            }
-            Some((table, join))
-        }
-        None => None,
-    };
+    Ok((data, unit_threshold))
+}
 
+/// What the model said about the images.
+struct Inferred {
+    /// The predicted class of each image.
+    predicted: Vec<usize>,
+    /// Action-unit scores at the threshold, when the data has units.
+    action_units: Option<AuReport>,
+    /// Wall-clock inference time per image view, in milliseconds.
+    ms_per_face: f64,
+}
+
+/// Runs the model on every image, averaging the probabilities of `tta` views of each.
+fn infer(
+    classifier: &mut Classifier,
+    data: &Dataset,
+    tta: usize,
+    unit_threshold: Option<f32>,
+    classes: usize,
+) -> Result<Inferred> {
+    let p = classifier.meta().preprocess.clone();
     let area = p.size[0] * p.size[1];
-    let tta_views = &TTA_VIEWS[..config.tta];
+    let tta_views = &TTA_VIEWS[..tta];
     let mut batch = classifier.input_batch(EVAL_BATCH);
     let mut view = vec![0.0f32; area];
     let mut gray = vec![0.0f32; classifier.input_len()];
@@ -173,13 +307,15 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
     let mut inference_seconds = 0.0;
     let indices: Vec<usize> = (0..data.len()).collect();
     // Emotion probabilities, then any action units'.
-    let width = labels.len() + classifier.unit_head().map_or(0, |h| h.labels.len());
+    let width = classes + classifier.unit_head().map_or(0, |h| h.labels.len());
     let mut unit_counts = match (&data.aus, unit_threshold) {
         (Some(aus), Some(_)) => Some(AuCounts::new(&aus.names)),
         _ => None,
     };
+    let mut summed = Vec::with_capacity(EVAL_BATCH * width);
     for chunk in indices.chunks(EVAL_BATCH) {
-        let mut summed = vec![0.0f32; chunk.len() * width];
+        summed.clear();
+        summed.resize(chunk.len() * width, 0.0f32);
         for warp in tta_views {
             for (slot, &i) in chunk.iter().enumerate() {
                 apply_warp(data.image(i), p.size[0], warp, &mut view);
@@ -202,7 +338,7 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
             }
         }
         for (row, &i) in summed.chunks(width).zip(chunk) {
-            let (emotions, units) = row.split_at(labels.len());
+            let (emotions, units) = row.split_at(classes);
             predicted.push(argmax(emotions));
             if let (Some(counts), Some(aus), Some(threshold)) =
                 (unit_counts.as_mut(), &data.aus, unit_threshold)
@@ -212,59 +348,12 @@ pub fn run(config: &EvaluateConfig) -> Result<Report> {
             }
         }
     }
-    let unit_report = unit_counts
-        .as_ref()
-        .zip(unit_threshold)
-        .map(|(counts, threshold)| counts.report(threshold));
-    // (true label, predicted label) of each image.
-    let pairs: Vec<(usize, usize)> = data.labels.iter().copied().zip(predicted).collect();
-    let confusion = ConfusionMatrix::from_pairs(labels.len(), pairs.iter().copied());
-    let report = confusion.report(&labels);
-    let view_reports: BTreeMap<String, ViewReport> = view_maps
-        .iter()
-        .map(|view| (view.name.clone(), view.score(pairs.iter().copied())))
-        .collect();
-    let group_reports = join
-        .as_ref()
-        .map(|(table, join)| table.score(join, &labels, &view_maps, &pairs));
-    let ms_per_face = inference_seconds * 1000.0 / (data.len() * tta_views.len()).max(1) as f64;
-    println!(
-        "{} on {} ({} images, TTA {} view{}):",
-        config.model.display(),
-        config.data,
-        data.len(),
-        tta_views.len(),
-        if tta_views.len() == 1 { "" } else { "s" }
-    );
-    print!("{}", report.to_table());
-    for (name, view) in &view_reports {
-        print!("{}", view.to_text(name));
-    }
-    if let (Some((_, join)), Some(columns)) = (&join, &group_reports) {
-        print!("{}", groups::to_table(&join.summary, columns, &view_maps));
-    }
-    if let Some(units) = &unit_report {
-        print!("{}", units.to_table());
-    }
-    println!("inference: {ms_per_face:.3} ms per face (batches of {EVAL_BATCH}, CPU)");
-    if let Some(path) = &config.json {
-        let json = EvaluationJson {
-            model: config.model.display().to_string(),
-            data: config.data.to_string(),
-            images: data.len(),
-            tta: tta_views.len(),
-            ms_per_face,
-            report: &report,
-            views: &view_reports,
-            group_rows: join.as_ref().map(|(_, join)| &join.summary),
-            groups: group_reports.as_ref(),
-            action_units: unit_report.as_ref(),
-        };
-        crate::output::write_file(path, &serde_json::to_vec_pretty(&json)?)?;
-    }
-    if let Some(path) = &config.confusion_png {
-        crate::chart::confusion_matrix(path, &labels, confusion.counts())
-            .with_context(|| format!("writing {}; choose a writable path", path.display()))?;
-    }
-    Ok(report)
+    Ok(Inferred {
+        predicted,
+        action_units: unit_counts
+            .as_ref()
+            .zip(unit_threshold)
+            .map(|(counts, threshold)| counts.report(threshold)),
+        ms_per_face: inference_seconds * 1000.0 / (data.len() * tta_views.len()).max(1) as f64,
+    })
 }

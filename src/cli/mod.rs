@@ -196,7 +196,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Evaluate(args) => {
             let config = evaluate_config(args, cli.ort_lib)?;
-            crate::evaluate::run(&config).map(|_| ExitCode::SUCCESS)
+            let evaluated = crate::evaluate::run(&config)?;
+            for note in &evaluated.notes {
+                eprintln!("{note}");
+            }
+            println!("{}", evaluated.to_text());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Annotate(args) => {
             let config = annotate::annotate_config(args, cli.ort_lib)?;
