@@ -1,12 +1,14 @@
 //! `emolens annotate` arguments and their validation into an [`AnnotateConfig`].
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::faces::{FaceOptions, TagOptions, VideoOptions};
 use super::report::ReportOptions;
+use super::{report, stop_on_ctrl_c, EXIT_INTERRUPTED, EXIT_PARTIAL};
 use crate::annotate::{AnnotateConfig, Job};
 use crate::video::slowmo::slow_motion_path;
 
@@ -206,4 +208,50 @@ fn same_file(candidate: &Path, existing: &Path) -> bool {
         (Ok(dir), Some(name)) => dir.join(name) == existing,
         _ => false,
     }
+}
+
+/// Runs annotate with Ctrl-C handling: the first press finishes the videos up to the current
+/// frame, the second exits at once.
+pub(super) fn run_annotate(config: &crate::annotate::AnnotateConfig) -> Result<ExitCode> {
+    let stop = stop_on_ctrl_c("interrupted: finishing the output up to this frame")?;
+    let results = crate::annotate::run(config, &stop)?;
+    let mut status = ExitCode::SUCCESS;
+    for (job, outcome) in &results {
+        println!("{}", crate::annotate::summary(job, outcome));
+        if config.stats {
+            println!("{}", outcome.times.per_frame_table(outcome.frames));
+        }
+        if let (Some(dir), Some(report)) = (&job.report, &config.report) {
+            let records = job
+                .json
+                .as_deref()
+                .context("the report needs the face records")?;
+            let settings = crate::report::ReportConfig {
+                duration: Some(outcome.duration),
+                ..report.clone()
+            };
+            let summary =
+                report::write(records, dir, &outcome.labels(), &outcome.views, &settings)?;
+            println!("{summary}");
+        }
+        if let Some(t) = &outcome.truncation {
+            eprintln!(
+                "warning: {} is damaged or cut short: it stopped after frame {} ({:.2} s): {}; the output holds the frames before that",
+                job.input.display(),
+                t.frames,
+                t.time,
+                t.reason
+            );
+            status = ExitCode::from(EXIT_PARTIAL);
+        }
+        if outcome.interrupted {
+            eprintln!(
+                "interrupted: {} holds the first {} frames",
+                job.output.display(),
+                outcome.frames
+            );
+            status = ExitCode::from(EXIT_INTERRUPTED);
+        }
+    }
+    Ok(status)
 }
