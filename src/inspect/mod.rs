@@ -13,8 +13,9 @@ use serde::Serialize;
 
 use crate::classifier::{Classifier, ClassifierError};
 use crate::model_meta::{Head, HeadKind, Preprocess, Provenance, Views};
+use crate::protobuf::ProtoError;
 use filters::{FilterError, FilterGrid};
-use onnx_proto::{Dim, Model, ProtoError};
+use onnx_proto::{Dim, Model};
 
 /// A model cannot be inspected, or its filters cannot be drawn.
 #[derive(Debug, thiserror::Error)]
