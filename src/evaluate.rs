@@ -3,6 +3,7 @@
 //! the same for each of the model's label views ([`views`]), and per group of images
 //! ([`groups`]).
 
+pub mod group_table;
 pub mod groups;
 pub mod views;
 
@@ -108,7 +109,7 @@ impl Evaluated {
             text.push_str(&view.to_text(name));
         }
         if let Some((summary, columns)) = &self.groups {
-            text.push_str(&groups::to_table(summary, columns, &self.view_maps));
+            text.push_str(&group_table::to_table(summary, columns, &self.view_maps));
         }
         if let Some(units) = &self.action_units {
             text.push_str(&units.to_table());
