@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ndarray::{Array2, Array4, ArrayView4, Axis};
+use ndarray::{Array2, Array4, ArrayView4};
 use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
 
@@ -173,38 +173,15 @@ impl Classifier {
         let outputs = self
             .session
             .run(ort::inputs![self.input_name.as_str() => tensor])?;
-        let mut result = Vec::with_capacity(self.meta.heads.len());
-        for head in &self.meta.heads {
-            let array = outputs[head.output.as_str()].try_extract_array::<f32>()?;
-            let width = head.labels.len();
-            if array.len() != batch * width {
-                return Err(ClassifierError::Shape(format!(
-                    "output `{}` has shape {:?}, expected [{batch}, {width}]",
-                    head.output,
-                    array.shape()
-                )));
-            }
-            let values = array.iter().copied().collect::<Vec<_>>();
-            result.push(
-                Array2::from_shape_vec((batch, width), values)
-                    .map_err(|e| ClassifierError::Shape(e.to_string()))?,
-            );
-        }
-        Ok(result)
-    }
-
-    /// Probabilities of the emotion (first softmax) head for a normalised batch: `[batch, labels]`.
-    ///
-    /// # Errors
-    /// As [`Classifier::logits`].
-    pub fn emotion_probs(
-        &mut self,
-        input: ArrayView4<'_, f32>,
-    ) -> Result<Array2<f32>, ClassifierError> {
-        let index = self.emotion_index()?;
-        let mut logits = self.logits(input)?.swap_remove(index);
-        softmax_rows(&mut logits);
-        Ok(logits)
+        self.meta
+            .heads
+            .iter()
+            .map(|head| {
+                let values = head_values(&outputs, head, batch)?;
+                Array2::from_shape_vec((batch, head.labels.len()), values.to_vec())
+                    .map_err(|e| ClassifierError::Shape(e.to_string()))
+            })
+            .collect()
     }
 
     /// The emotion head.
@@ -229,21 +206,50 @@ impl Classifier {
         &mut self,
         input: ArrayView4<'_, f32>,
     ) -> Result<Array2<f32>, ClassifierError> {
-        let emotion_at = self.emotion_index()?;
-        let units_at = self
-            .meta
-            .heads
-            .iter()
-            .position(|h| h.kind == HeadKind::Sigmoid);
-        let logits = self.logits(input)?;
-        let mut emotions = logits[emotion_at].clone();
-        softmax_rows(&mut emotions);
-        let Some(units_at) = units_at else {
-            return Ok(emotions);
-        };
-        let units = logits[units_at].mapv(|z| 1.0 / (1.0 + (-z).exp()));
-        ndarray::concatenate(Axis(1), &[emotions.view(), units.view()])
+        let batch = input.shape()[0];
+        let mut values = Vec::new();
+        self.probabilities_into(input, &mut values)?;
+        let width = values.len() / batch.max(1);
+        Array2::from_shape_vec((batch, width), values)
             .map_err(|e| ClassifierError::Shape(e.to_string()))
+    }
+
+    /// As [`Classifier::probabilities`], appending the rows to `out` (no allocation when it has
+    /// room): the pipeline's per-batch call.
+    ///
+    /// # Errors
+    /// As [`Classifier::logits`].
+    pub fn probabilities_into(
+        &mut self,
+        input: ArrayView4<'_, f32>,
+        out: &mut Vec<f32>,
+    ) -> Result<(), ClassifierError> {
+        let batch = input.shape()[0];
+        let emotion_head = &self.meta.heads[self.emotion_index()?];
+        let unit_head = self.meta.heads.iter().find(|h| h.kind == HeadKind::Sigmoid);
+        let tensor = TensorRef::from_array_view(input)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_name.as_str() => tensor])?;
+        let emotions = head_values(&outputs, emotion_head, batch)?;
+        let units = unit_head
+            .map(|head| head_values(&outputs, head, batch))
+            .transpose()?;
+        let classes = emotion_head.labels.len();
+        for b in 0..batch {
+            let start = out.len();
+            out.extend_from_slice(&emotions[b * classes..(b + 1) * classes]);
+            softmax_in_place(&mut out[start..]);
+            if let (Some(units), Some(head)) = (&units, unit_head) {
+                let n = head.labels.len();
+                out.extend(
+                    units[b * n..(b + 1) * n]
+                        .iter()
+                        .map(|z| 1.0 / (1.0 + (-z).exp())),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Index of the emotion (first softmax) head.
@@ -256,11 +262,22 @@ impl Classifier {
     }
 }
 
-/// Replaces each row of logits by its softmax probabilities.
-fn softmax_rows(logits: &mut Array2<f32>) {
-    for mut row in logits.axis_iter_mut(Axis(0)) {
-        softmax_in_place(row.as_slice_mut().unwrap_or(&mut []));
+/// The values of `head`'s output for a batch of `batch`, row after row, checked for its width.
+fn head_values<'a>(
+    outputs: &'a ort::session::SessionOutputs<'_>,
+    head: &Head,
+    batch: usize,
+) -> Result<&'a [f32], ClassifierError> {
+    let (_, values) = outputs[head.output.as_str()].try_extract_tensor::<f32>()?;
+    let width = head.labels.len();
+    if values.len() != batch * width {
+        return Err(ClassifierError::Shape(format!(
+            "output `{}` has {} values, expected [{batch}, {width}]",
+            head.output,
+            values.len()
+        )));
     }
+    Ok(values)
 }
 
 /// Replaces logits by their softmax probabilities.

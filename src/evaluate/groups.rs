@@ -514,7 +514,7 @@ mod tests {
         assert_eq!(site.unassigned, 1);
         assert_eq!(site.values["x"].images, 2);
         assert!(site.largest_gap.is_none());
-        let table_text = super::super::group_table::to_table(&join.summary, &columns, &[]);
+        let table_text = crate::evaluate::group_table::to_table(&join.summary, &columns, &[]);
         assert!(
             table_text.contains("largest accuracy gap 1.0000: f vs m"),
             "{table_text}"

@@ -93,13 +93,8 @@ impl FaceClassifier {
                 }
                 self.classifier.normalise(&self.pixels, slot);
             }
-            let probs = self.classifier.probabilities(self.input.slice(ndarray::s![
-                ..faces,
-                ..,
-                ..,
-                ..
-            ]))?;
-            out.extend(probs.iter());
+            self.classifier
+                .probabilities_into(self.input.slice(ndarray::s![..faces, .., .., ..]), out)?;
         }
         Ok(())
     }
