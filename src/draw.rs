@@ -6,7 +6,7 @@ use opencv::core::{Mat, Point, Rect, Scalar, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
 
-use crate::captions::Captions;
+use crate::faces::captions::Captions;
 use crate::faces::track::TrackedFace;
 use crate::video::PlaneMats;
 

@@ -4,7 +4,6 @@
 pub mod annotate;
 pub mod au_metrics;
 pub mod augment;
-pub mod captions;
 pub mod chart;
 pub mod classifier;
 pub mod cli;

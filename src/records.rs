@@ -236,7 +236,7 @@ impl RecordWriter {
     /// I/O errors.
     pub fn write(&mut self, frame: usize, time: f64, faces: &[TrackedFace]) -> std::io::Result<()> {
         for face in faces {
-            let (_, label, confidence) = crate::captions::top_label(face, &self.labels);
+            let (_, label, confidence) = crate::faces::captions::top_label(face, &self.labels);
             let track = &face.track;
             let b = track.bbox;
             // The record is reused from face to face: its label names stay, its values change.

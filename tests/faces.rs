@@ -10,7 +10,7 @@ use std::process::Output;
 use assert_cmd::Command;
 use opencv::core::{Rect, Size};
 
-use emolens::captions::Captions;
+use emolens::faces::captions::Captions;
 use emolens::faces::track::{TrackedBox, TrackedFace};
 
 use crate::util::{

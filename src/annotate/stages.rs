@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 use ffmpeg_next as ffmpeg;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::captions::Captions;
+use crate::faces::captions::Captions;
 use crate::faces::classify::FaceClassifier;
 use crate::faces::locate::{FaceLocator, Located};
 use crate::faces::picture::Picture;
@@ -302,7 +302,7 @@ pub fn overlay(
         report.faces += faces.len();
         report.frames_with_faces += usize::from(!faces.is_empty());
         for face in &faces {
-            report.label_counts[crate::captions::top_label(face, settings.labels).0] += 1;
+            report.label_counts[crate::faces::captions::top_label(face, settings.labels).0] += 1;
         }
         with_planes(&mut frame.image, |planes| {
             if settings.blur {

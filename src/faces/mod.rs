@@ -9,9 +9,10 @@
 //! - [`locate::FaceLocator`] adds which faces are due for classification and their crops
 //!   ([`crop`]); [`classify::FaceClassifier`] runs the emotion model on crops in batches and
 //!   smooths each face's probabilities. Annotate runs the two on different threads, live mode on
-//!   one.
+//!   one. [`captions`] says what each face's tag reads.
 //! - [`pose`] estimates head yaw and pitch from the five landmarks, which decides `frontal`.
 
+pub mod captions;
 pub mod classify;
 pub mod crop;
 pub mod finder;
@@ -28,9 +29,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use opencv::core::{Point2f, Rect};
 
-use crate::captions::Captions;
 use crate::classifier::Classifier;
 use crate::device::Device;
+use captions::Captions;
 use classify::FaceClassifier;
 use crop::FaceCropper;
 use finder::FaceFinder;

@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 use opencv::core::{Mat, Size};
 use opencv::prelude::*;
 
-use crate::captions::Captions;
+use crate::faces::captions::Captions;
 use crate::faces::FaceConfig;
 use crate::records::RecordWriter;
 use crate::video::encode::EncodeOptions;
