@@ -21,6 +21,18 @@ const PANEL: (i32, i32) = (640, 360);
 /// Space around the plotting area for axes and labels.
 const MARGIN: i32 = 50;
 const FONT: i32 = imgproc::FONT_HERSHEY_SIMPLEX;
+/// Text sizes: panel titles, legends, axis ticks.
+const TITLE_TEXT: f64 = 0.6;
+const LEGEND_TEXT: f64 = 0.5;
+const TICK_TEXT: f64 = 0.4;
+/// Baseline of a panel's title (and first legend line) below the panel's top.
+const TITLE_BASELINE: i32 = 22;
+/// Space between legend lines.
+const LEGEND_LINE: i32 = 18;
+/// Room kept at the panel's right for the legend.
+const LEGEND_WIDTH: i32 = 120;
+/// Distance from the plot's bottom to the x tick labels' baseline.
+const X_TICK_DROP: i32 = 15;
 const WHITE: [f64; 3] = [255.0, 255.0, 255.0];
 const GREY: [f64; 3] = [90.0, 90.0, 90.0];
 const BLACK: [f64; 3] = [0.0, 0.0, 0.0];
@@ -88,33 +100,39 @@ fn draw_panel(img: &mut Mat, top: i32, title: &str, series: &[Series<'_>]) -> op
         PANEL.1 - MARGIN - 30,
     );
     imgproc::rectangle(img, area, colour(GREY), 1, imgproc::LINE_8, 0)?;
-    text(img, title, (MARGIN, top + 22), 0.6, BLACK)?;
+    text(
+        img,
+        title,
+        (MARGIN, top + TITLE_BASELINE),
+        TITLE_TEXT,
+        BLACK,
+    )?;
     let to_px = |x: f64, y: f64| {
         Point::new(
             area.x + ((x - x0) / (x1 - x0) * f64::from(area.width)) as i32,
             area.y + area.height - ((y - y0) / (y1 - y0) * f64::from(area.height)) as i32,
         )
     };
-    text(img, &format!("{y1:.3}"), (2, area.y + 10), 0.4, GREY)?;
+    text(img, &format!("{y1:.3}"), (2, area.y + 10), TICK_TEXT, GREY)?;
     text(
         img,
         &format!("{y0:.3}"),
         (2, area.y + area.height),
-        0.4,
+        TICK_TEXT,
         GREY,
     )?;
     text(
         img,
         &format!("{x0:.0}"),
-        (area.x, area.y + area.height + 15),
-        0.4,
+        (area.x, area.y + area.height + X_TICK_DROP),
+        TICK_TEXT,
         GREY,
     )?;
     text(
         img,
         &format!("{x1:.0}"),
-        (area.x + area.width - 20, area.y + area.height + 15),
-        0.4,
+        (area.x + area.width - 20, area.y + area.height + X_TICK_DROP),
+        TICK_TEXT,
         GREY,
     )?;
     for (index, s) in series.iter().enumerate() {
@@ -133,12 +151,12 @@ fn draw_panel(img: &mut Mat, top: i32, title: &str, series: &[Series<'_>]) -> op
         for p in &points {
             imgproc::circle(img, p, 3, colour(s.colour), -1, imgproc::LINE_AA, 0)?;
         }
-        let legend_y = top + 22 + 18 * i32::try_from(index).unwrap_or(0);
+        let legend_y = top + TITLE_BASELINE + LEGEND_LINE * i32::try_from(index).unwrap_or(0);
         text(
             img,
             s.name,
-            (PANEL.0 - MARGIN - 120, legend_y),
-            0.5,
+            (PANEL.0 - MARGIN - LEGEND_WIDTH, legend_y),
+            LEGEND_TEXT,
             s.colour,
         )?;
     }

@@ -348,9 +348,9 @@ pub fn draw_faces_yuv420(
     planes: &mut PlaneMats,
     faces: &[TrackedFace],
     captions: &Captions,
+    patch: &mut Patch,
 ) -> opencv::Result<()> {
     let frame = Size::new(planes.y.cols(), planes.y.rows());
-    let mut patch = Patch::default();
     for overlay in layout(faces, captions, frame, &[])? {
         overlay.draw_box_yuv420(planes)?;
         for tag in &overlay.tags {
@@ -413,9 +413,10 @@ fn whole_chroma_area(area: Rect, y: &Mat) -> Option<Rect> {
     (x1 - x0 >= 2 && y1 - y0 >= 2).then(|| Rect::new(x0, y0, x1 - x0, y1 - y0))
 }
 
-/// One area of a YUV 4:2:0 frame as BGR, and the buffers of its round trip.
+/// One area of a YUV 4:2:0 frame as BGR, and the buffers of its round trip; kept from frame to
+/// frame by the caller so that drawing allocates nothing.
 #[derive(Default)]
-struct Patch {
+pub struct Patch {
     i420: Vec<u8>,
     plane: Mat,
     bgr: Mat,

@@ -192,6 +192,7 @@ pub fn infer(
     let mut pending: Vec<DetectedFrame> = Vec::with_capacity(MAX_FRAMES_PER_BATCH);
     let mut crops: Vec<f32> = Vec::new();
     let mut probs: Vec<f32> = Vec::new();
+    let mut classified: Vec<ClassifiedFrame> = Vec::with_capacity(MAX_FRAMES_PER_BATCH);
     let crop_len = classifier.crop_len();
     let batch = classifier.batch();
     let mut tail = None;
@@ -224,7 +225,6 @@ pub fn infer(
         probs.clear();
         classifier.classify(&crops, &mut probs)?;
         let mut rows = probs.chunks(classifier.row_len());
-        let mut classified = Vec::with_capacity(pending.len());
         for detected in pending.drain(..) {
             let faces = classifier.smooth(&detected.located, &mut rows)?;
             classified.push(ClassifiedFrame {
@@ -233,7 +233,7 @@ pub fn infer(
             });
         }
         time += started.elapsed();
-        for frame in classified {
+        for frame in classified.drain(..) {
             if tx.send(Item::Frame(frame)).is_err() {
                 return Ok(time);
             }
@@ -278,6 +278,7 @@ pub fn overlay(
     rx: Receiver<Item<ClassifiedFrame>>,
     tx: Sender<Item<Frame>>,
 ) -> Result<OverlayReport> {
+    let mut patch = crate::draw::Patch::default();
     let mut report = OverlayReport {
         faces: 0,
         frames_with_faces: 0,
@@ -308,7 +309,7 @@ pub fn overlay(
             if settings.blur {
                 crate::draw::blur_faces_yuv420(planes, &faces)?;
             }
-            crate::draw::draw_faces_yuv420(planes, &faces, settings.captions)
+            crate::draw::draw_faces_yuv420(planes, &faces, settings.captions, &mut patch)
         })
         .context("drawing overlays")?;
         report.time += started.elapsed();
