@@ -530,7 +530,11 @@ mod tests {
     }
 
     fn label_share(report: &Report, shares: &[f64], label: &str) -> f64 {
-        let index = report.labels.iter().position(|l| l == label).unwrap();
+        let index = report
+            .labels
+            .iter()
+            .position(|l| l == label)
+            .expect("the label is one of the report's");
         shares[index]
     }
 
@@ -756,13 +760,13 @@ mod tests {
     }
 
     #[test]
-    fn parses_window_lengths() {
-        assert_eq!(parse_window("10s").unwrap(), 10.0);
-        assert_eq!(parse_window("10").unwrap(), 10.0);
-        assert_eq!(parse_window("1.5s").unwrap(), 1.5);
-        assert_eq!(parse_window("2m").unwrap(), 120.0);
-        assert_eq!(parse_window("90s").unwrap(), 90.0);
-        assert_eq!(parse_window(" 30 S ").unwrap(), 30.0);
+    fn parses_window_lengths() -> Result<(), Box<dyn std::error::Error>> {
+        assert_eq!(parse_window("10s")?, 10.0);
+        assert_eq!(parse_window("10")?, 10.0);
+        assert_eq!(parse_window("1.5s")?, 1.5);
+        assert_eq!(parse_window("2m")?, 120.0);
+        assert_eq!(parse_window("90s")?, 90.0);
+        assert_eq!(parse_window(" 30 S ")?, 30.0);
         for bad in ["0", "0s", "-5s", "abc", "", "s", "10h", "inf", "NaN"] {
             assert!(parse_window(bad).is_err(), "{bad} was accepted");
         }
@@ -775,6 +779,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not a number"));
+        Ok(())
     }
 
     #[test]
@@ -798,80 +803,83 @@ mod tests {
         );
     }
 
-    fn read(path: &Path) -> String {
-        fs::read_to_string(path).unwrap()
+    fn read(path: &Path) -> std::io::Result<String> {
+        fs::read_to_string(path)
     }
 
     #[test]
-    fn writes_csv_headers_and_rows() {
+    fn writes_csv_headers_and_rows() -> Result<(), Box<dyn std::error::Error>> {
         let records = vec![record(7, 1.0, "happy", true), record(7, 2.0, "sad", false)];
         let report = build(&records, &fer(), &Views::new(), &config(10.0, Some(10.0)));
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir()?;
         let out = dir.path().join("new").join("report");
-        let files = write_report(&report, &out).unwrap();
+        let files = write_report(&report, &out)?;
 
-        let class = read(&files.class_csv);
+        let class = read(&files.class_csv)?;
         let mut lines = class.lines();
         assert_eq!(
-            lines.next().unwrap(),
+            lines.next().unwrap_or_default(),
             "window_start,window_end,faces_present,face_records,attentive_share,engagement,\
              share_angry,share_disgust,share_fear,share_happy,share_sad,share_surprise,share_neutral,\
              valence_negative,valence_neutral,valence_positive,valence_surprise"
         );
         assert_eq!(
-            lines.next().unwrap(),
+            lines.next().unwrap_or_default(),
             "0.000,10.000,1,2,1.0000,0.5000,0.0000,0.0000,0.0000,0.5000,0.5000,0.0000,0.0000,\
              0.5000,0.0000,0.5000,0.0000"
         );
         assert_eq!(lines.next(), None);
 
-        let tracks = read(&files.tracks_csv);
+        let tracks = read(&files.tracks_csv)?;
         let mut lines = tracks.lines();
         assert!(lines
             .next()
-            .unwrap()
+            .unwrap_or_default()
             .starts_with("track,window_start,window_end,frames,attention,engagement,share_angry,"));
         assert_eq!(
-            lines.next().unwrap(),
+            lines.next().unwrap_or_default(),
             "7,0.000,10.000,2,0.5000,0.5000,0.0000,0.0000,0.0000,0.5000,0.5000,0.0000,0.0000,\
              0.5000,0.0000,0.5000,0.0000"
         );
 
-        let mut names: Vec<String> = fs::read_dir(&out)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut names: Vec<String> = fs::read_dir(&out)?
+            .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()?;
         names.sort();
         assert_eq!(names, ["class.csv", "report.html", "tracks.csv"]);
+        Ok(())
     }
 
     #[test]
-    fn empty_report_files_keep_headers_and_say_no_faces() {
+    fn empty_report_files_keep_headers_and_say_no_faces() -> Result<(), Box<dyn std::error::Error>>
+    {
         let report = build(&[], &fer(), &Views::new(), &config(10.0, Some(20.0)));
-        let dir = tempfile::tempdir().unwrap();
-        let files = write_report(&report, dir.path()).unwrap();
-        let class = read(&files.class_csv);
+        let dir = tempfile::tempdir()?;
+        let files = write_report(&report, dir.path())?;
+        let class = read(&files.class_csv)?;
         assert_eq!(class.lines().count(), 3);
         assert!(class
             .lines()
             .nth(1)
-            .unwrap()
+            .unwrap_or_default()
             .starts_with("0.000,10.000,0,0,0.0000,0.0000,"));
-        assert_eq!(read(&files.tracks_csv).lines().count(), 1);
-        assert!(read(&files.html).contains("No faces were found in this video"));
+        assert_eq!(read(&files.tracks_csv)?.lines().count(), 1);
+        assert!(read(&files.html)?.contains("No faces were found in this video"));
+        Ok(())
     }
 
     #[test]
-    fn unwritable_folder_names_the_path() {
-        let dir = tempfile::tempdir().unwrap();
+    fn unwritable_folder_names_the_path() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
         let blocker = dir.path().join("file");
-        fs::write(&blocker, "x").unwrap();
+        fs::write(&blocker, "x")?;
         let report = build(&[], &fer(), &Views::new(), &config(10.0, None));
         let message = write_report(&report, &blocker.join("out"))
             .unwrap_err()
             .to_string();
         assert!(message.starts_with("could not write"), "{message}");
         assert!(message.contains("file/out"), "{message}");
+        Ok(())
     }
 
     #[test]

@@ -123,37 +123,41 @@ mod tests {
     }
 
     #[test]
-    fn keeps_probs_key_order() {
-        let records = parse(GOOD).unwrap();
+    fn keeps_probs_key_order() -> Result<(), Box<dyn std::error::Error>> {
+        let records = parse(GOOD)?;
         let labels: Vec<&str> = records[0].prob_labels().collect();
         assert_eq!(labels, ["sad", "angry", "neutral"]);
         assert!((records[0].probs.0[0].1 - 0.6012).abs() < 1e-6);
+        Ok(())
     }
 
     #[test]
-    fn reads_fields_and_ignores_unknown_ones() {
+    fn reads_fields_and_ignores_unknown_ones() -> Result<(), Box<dyn std::error::Error>> {
         let line = GOOD.replace("\"frame\":0", "\"frame\":3,\"aus\":{\"AU12\":0.5}");
-        let record = &parse(&line).unwrap()[0];
+        let record = &parse(&line)?[0];
         assert_eq!(record.frame, 3);
         assert_eq!(record.id, 1);
         assert_eq!(record.bbox, [290, 62, 268, 268]);
         assert_eq!(record.label, "sad");
         assert!(record.frontal);
+        Ok(())
     }
 
     #[test]
-    fn frontal_defaults_to_true() {
+    fn frontal_defaults_to_true() -> Result<(), Box<dyn std::error::Error>> {
         let line = GOOD.replace("\"frontal\":true,", "");
-        assert!(parse(&line).unwrap()[0].frontal);
+        assert!(parse(&line)?[0].frontal);
         let line = GOOD.replace("\"frontal\":true", "\"frontal\":false");
-        assert!(!parse(&line).unwrap()[0].frontal);
+        assert!(!parse(&line)?[0].frontal);
+        Ok(())
     }
 
     #[test]
-    fn skips_blank_lines_and_accepts_empty_input() {
-        assert!(parse("").unwrap().is_empty());
+    fn skips_blank_lines_and_accepts_empty_input() -> Result<(), Box<dyn std::error::Error>> {
+        assert!(parse("")?.is_empty());
         let text = format!("\n{GOOD}\n   \n{GOOD}\n");
-        assert_eq!(parse(&text).unwrap().len(), 2);
+        assert_eq!(parse(&text)?.len(), 2);
+        Ok(())
     }
 
     #[test]
