@@ -57,8 +57,9 @@ fn still_clip(photo: &Path, filter: &str, frames: u32, out: &Path) -> anyhow::Re
     ])
 }
 
-/// Annotates `input` quietly with `extra` flags; returns the face records.
-fn annotate(input: &Path, dir: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+/// Runs `annotate` quietly on `input` with `extra` flags, writing `dir/out.mp4` and the
+/// records `dir/faces.jsonl`.
+fn run_annotate(input: &Path, dir: &Path, extra: &[&std::ffi::OsStr]) -> Output {
     let (json, out) = (dir.join("faces.jsonl"), dir.join("out.mp4"));
     let mut args = vec![
         os("annotate"),
@@ -69,9 +70,15 @@ fn annotate(input: &Path, dir: &Path, extra: &[&str]) -> Vec<serde_json::Value> 
         os("--json"),
         json.as_os_str(),
     ];
-    args.extend(extra.iter().map(|a| os(a)));
-    succeeded(&emolens(&args));
-    records(&json)
+    args.extend_from_slice(extra);
+    emolens(&args)
+}
+
+/// Annotates `input` with `extra` flags, which must succeed; returns the face records.
+fn annotate(input: &Path, dir: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let extra: Vec<&std::ffi::OsStr> = extra.iter().map(|a| os(a)).collect();
+    succeeded(&run_annotate(input, dir, &extra));
+    records(&dir.join("faces.jsonl"))
 }
 
 /// Face records per frame.
@@ -347,19 +354,8 @@ fn evaluate_faces_measures_recall_on_the_labelled_photos() -> anyhow::Result<()>
 fn wrong_detector_files_and_flags_are_refused_in_one_line() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let input = video("pyfeat_single_face.mp4");
-    let out = dir.path().join("out.mp4");
     let model = repo_file("models/emolens-fer2013.onnx");
-    let run = |extra: &[&std::ffi::OsStr]| {
-        let mut args = vec![
-            os("annotate"),
-            os("--quiet"),
-            input.as_os_str(),
-            os("-o"),
-            out.as_os_str(),
-        ];
-        args.extend_from_slice(extra);
-        emolens(&args)
-    };
+    let run = |extra: &[&std::ffi::OsStr]| run_annotate(&input, dir.path(), extra);
     let wrong = run(&[os("--detector-model"), model.as_os_str()]);
     assert_clean_failure(
         &wrong,
@@ -380,6 +376,20 @@ fn wrong_detector_files_and_flags_are_refused_in_one_line() -> anyhow::Result<()
     assert_clean_failure(&missing, &["/nonexistent/yunet.onnx", "not found"]);
     let other = run(&[os("--cascade"), os("x.xml")]);
     assert_clean_failure(&other, &["--cascade", "--detector haar"]);
-    assert!(!out.exists(), "no video written");
+    let not_a_cascade = run(&[
+        os("--detector"),
+        os("haar"),
+        os("--cascade"),
+        model.as_os_str(),
+    ]);
+    assert_clean_failure(&not_a_cascade, &["not a usable Haar cascade", "--cascade"]);
+    assert_eq!(
+        String::from_utf8_lossy(&not_a_cascade.stderr)
+            .trim()
+            .lines()
+            .count(),
+        1
+    );
+    assert!(!dir.path().join("out.mp4").exists(), "no video written");
     Ok(())
 }

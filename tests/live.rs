@@ -12,7 +12,8 @@ use opencv::core::Vec3b;
 use opencv::prelude::*;
 
 use crate::util::{
-    assert_clean_failure, assert_face_record, default_model, os, probe, records, repo_file, video,
+    assert_clean_failure, assert_face_record, default_model, os, probe, records, repo_file,
+    succeeded, video,
 };
 
 /// `emolens live ARGS` run to its end.
@@ -178,11 +179,7 @@ fn the_ckplus_model_gives_action_units_and_their_tags_in_live_mode() -> anyhow::
         os("--json"),
         faces.as_os_str(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     let faces = records(&faces);
     assert!(!faces.is_empty(), "the man is found");
     for face in &faces {

@@ -74,9 +74,10 @@ impl Haar {
     /// # Errors
     /// [`CascadeError`] when the file is missing or not a cascade.
     pub fn new(config: &HaarConfig) -> Result<Self, CascadeError> {
+        // OpenCV's messages span lines; an error here is one line.
         let error = |reason: String| CascadeError {
             path: config.cascade.clone(),
-            reason,
+            reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
         };
         if !config.cascade.is_file() {
             return Err(error("file not found".into()));
