@@ -18,18 +18,7 @@ bin=target/release/emolens
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-best() { # best wall time in seconds of running "$@" $runs times
-  local best=""
-  for _ in $(seq "$runs"); do
-    local start end t
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>&1
-    end=$(date +%s.%N)
-    t=$(echo "$end - $start" | bc -l)
-    if [ -z "$best" ] || [ "$(echo "$t < $best" | bc -l)" = 1 ]; then best=$t; fi
-  done
-  echo "$best"
-}
+. scripts/bench-lib.sh
 
 for video in "$@"; do
   [ -f "$video" ] || { echo "$video: not found" >&2; exit 1; }

@@ -7,10 +7,11 @@ use std::process::Output;
 use assert_cmd::Command;
 
 use crate::util::{
-    assert_clean_failure, assert_face_record, default_model, ffmpeg, os, probe, records, video,
+    assert_clean_failure, assert_face_record, default_model, ffmpeg, frame_rate, gray_frame,
+    mean_difference, os, probe, records, video,
 };
 
-fn annotate(args: &[&std::ffi::OsStr]) -> Output {
+pub fn annotate(args: &[&std::ffi::OsStr]) -> Output {
     default_model();
     Command::cargo_bin("emolens")
         .expect("binary built")
@@ -69,14 +70,35 @@ fn pexels_clip_keeps_frames_timing_audio_and_finds_the_face() -> anyhow::Result<
         "audio copied: {streams:?}"
     );
 
+    // The slow copy: twice the frames at the input's rate, sound slowed with it.
     let slow = dir.path().join("out.slow2x.mp4");
+    assert_eq!(frame_rate(&slow), "24000/1001");
     let slow_streams = probe(&slow);
-    assert_eq!(slow_streams.len(), 1, "slow motion is video only");
-    assert_eq!(slow_streams[0].1, 472);
+    let slow_video = slow_streams.iter().find(|s| s.0 == "h264").expect("video");
+    let slow_audio = slow_streams
+        .iter()
+        .find(|s| s.0 == "aac")
+        .expect("sound kept");
+    assert!(slow_video.1.abs_diff(944) <= 1, "{slow_streams:?}");
     assert!(
-        (slow_streams[0].2 - 2.0 * video_stream.2).abs() <= 2.0 * frame,
-        "{slow_streams:?}"
+        (slow_video.2 - 2.0 * source[0].2).abs() <= 2.0 * frame,
+        "{slow_streams:?} vs {source:?}"
     );
+    assert!(
+        (slow_audio.2 - slow_video.2).abs() <= frame,
+        "sound and video end together: {slow_streams:?}"
+    );
+    // Around 5 s the face moves: the in-between frame lies between its neighbours, not on one
+    // (a repeated frame differs from its twin by encoding noise only, a quarter of this).
+    let [before, between, after] = [240, 241, 242].map(|n| gray_frame(&slow, n));
+    let apart = mean_difference(&before, &after);
+    for neighbour in [&before, &after] {
+        let difference = mean_difference(&between, neighbour);
+        assert!(
+            difference > 0.35 * apart,
+            "in-between frame too close to a neighbour: {difference} (neighbours {apart} apart)"
+        );
+    }
 
     let faces = records(&json);
     let frames_with_face: std::collections::BTreeSet<u64> =

@@ -8,5 +8,6 @@ mod faces;
 mod inspect;
 mod live;
 mod report;
+mod slowmo;
 mod train_export;
 mod util;

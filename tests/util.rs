@@ -148,6 +148,54 @@ pub fn probe(path: &Path) -> Vec<(String, u64, f64)> {
         .collect()
 }
 
+/// The frame rate of the first video stream, as ffprobe states it (`24000/1001`).
+pub fn frame_rate(path: &Path) -> String {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=r_frame_rate",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (installed by scripts/setup.sh)");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Frame `index` of a video as 8-bit gray pixels, decoded by ffmpeg.
+pub fn gray_frame(path: &Path, index: usize) -> Vec<u8> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vf", &format!("select=eq(n\\,{index})"), "-frames:v", "1"])
+        .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .expect("ffmpeg runs (installed by scripts/setup.sh)");
+    assert!(
+        !out.stdout.is_empty(),
+        "{}: no frame {index}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Mean absolute difference of two pictures of the same size.
+pub fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "pictures of different sizes");
+    let total: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    total as f64 / a.len().max(1) as f64
+}
+
 /// Runs ffmpeg quietly with `args`.
 pub fn ffmpeg(args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
     let status = std::process::Command::new("ffmpeg")

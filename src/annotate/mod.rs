@@ -1,10 +1,12 @@
 //! `emolens annotate`: the file pipeline of DESIGN.md section 1. Five stages on their own threads,
 //! joined by bounded channels: decode -> detect, track and crop -> classify (batched ONNX Runtime)
-//! and smooth -> overlay (records, drawing) -> encode (x264, audio copied). The middle two are the
+//! and smooth -> overlay (records, drawing) -> encode (x264, audio copied); with `--slowmo`, a
+//! sixth beside the encoder takes the clean frames and faces from the overlay stage. The middle two are the
 //! face-analysis core that live mode shares (`crate::faces`). File input never drops a frame: a full
 //! channel blocks the stage before it. End of input is the sender being dropped; a failed send
 //! means a later stage stopped (its error is reported), so the stage stops quietly.
 
+pub mod slowmo;
 pub mod stages;
 
 use std::path::PathBuf;
@@ -20,6 +22,7 @@ use crate::model_meta::Views;
 use crate::report::ReportConfig;
 use crate::video::decode::{Decoder, Truncation};
 use crate::video::encode::EncodeOptions;
+use crate::video::slowmo::SlowMotion;
 use stages::StageTimes;
 
 /// Frames that may wait between two stages: enough to keep every stage busy, few enough to keep
@@ -40,8 +43,8 @@ pub struct Job {
     pub json: Option<PathBuf>,
     /// CSV file of face records.
     pub csv: Option<PathBuf>,
-    /// Slow-motion copy and its factor.
-    pub slowmo: Option<(PathBuf, f64)>,
+    /// Slow-motion copy and how it is made.
+    pub slowmo: Option<(PathBuf, SlowMotion)>,
     /// Folder of the engagement report (made from the JSON Lines records).
     pub report: Option<PathBuf>,
 }
@@ -57,6 +60,8 @@ pub struct AnnotateConfig {
     pub batch: usize,
     /// x264 settings.
     pub encode: EncodeOptions,
+    /// x264 settings of slow-motion copies.
+    pub slowmo_encode: EncodeOptions,
     /// Blur each face in the annotated video (labels are still drawn).
     pub blur: bool,
     /// How reports are made, for the jobs that ask for one.
@@ -145,6 +150,9 @@ fn run_job(
     .with_context(|| {
         "creating the face record files; choose a writable --json/--csv path".to_string()
     })?;
+    if let Some((_, slow)) = &job.slowmo {
+        check_slowed_part(slow, &info)?;
+    }
     let encoder = crate::video::encode::Encoder::create(&job.output, &info, &config.encode)?;
     let progress = stages::progress_bar(config.progress, info.frames, &job.input);
 
@@ -153,23 +161,36 @@ fn run_job(
     let (classified_tx, classified_rx) = bounded(CHANNEL_DEPTH);
     let (drawn_tx, drawn_rx) = bounded(CHANNEL_DEPTH);
     let (recycle_tx, recycle_rx) = bounded(CHANNEL_DEPTH * 5);
+    let (slow_tx, slow_rx) = bounded(CHANNEL_DEPTH);
+    let slow_target = job.slowmo.as_ref().map(|(path, slow)| slowmo::SlowTarget {
+        path,
+        slow: *slow,
+        info: info.clone(),
+        encode: &config.slowmo_encode,
+    });
     let overlay_settings = stages::OverlaySettings {
         blur: config.blur,
         captions: &core.captions,
         labels: &labels,
     };
-    let (decode, detect, infer, overlay, encode) = std::thread::scope(|scope| {
+    let (decode, detect, infer, overlay, slow, encode) = std::thread::scope(|scope| {
         let decode = scope.spawn(|| stages::decode(decoder, decoded_tx, recycle_rx, stop));
         let detect = scope.spawn(|| stages::detect(core.locator, decoded_rx, detected_tx));
         let infer = scope.spawn(|| stages::infer(core.classifier, detected_rx, classified_tx));
-        let overlay =
-            scope.spawn(|| stages::overlay(records, &overlay_settings, classified_rx, drawn_tx));
+        let slow_tx = slow_target.is_some().then_some(slow_tx);
+        let overlay = scope.spawn(|| {
+            stages::overlay(records, &overlay_settings, classified_rx, drawn_tx, slow_tx)
+        });
+        let settings = &overlay_settings;
+        let slow = slow_target
+            .map(|target| scope.spawn(move || slowmo::slow_motion(&target, settings, slow_rx)));
         let encode = scope.spawn(|| stages::encode(encoder, drawn_rx, recycle_tx, &progress));
         (
             decode.join(),
             detect.join(),
             infer.join(),
             overlay.join(),
+            slow.map(|handle| handle.join()),
             encode.join(),
         )
     });
@@ -181,10 +202,11 @@ fn run_job(
     let detect_time = detect.map_err(|_| joined("detection"))??;
     let infer_time = infer.map_err(|_| joined("inference"))??;
     let overlay_report = overlay.map_err(|_| joined("overlay"))??;
+    let slow_time = slow
+        .map(|joined_slow| joined_slow.map_err(|_| joined("slow-motion")))
+        .transpose()?
+        .transpose()?;
     let (frames_written, encode_time) = encode.map_err(|_| joined("encode"))??;
-    if let Some((path, factor)) = &job.slowmo {
-        crate::video::slowmo::write_slow_motion(&job.output, path, *factor)?;
-    }
     Ok(Outcome {
         frames: frames_written,
         faces: overlay_report.faces,
@@ -203,10 +225,26 @@ fn run_job(
             infer: infer_time,
             overlay: overlay_report.time,
             encode: encode_time,
+            slowmo: slow_time,
         },
         truncation: decode_report.truncation,
         interrupted: decode_report.interrupted || stop.load(Ordering::Relaxed),
     })
+}
+
+/// Refuses a `--slowmo-only` part that starts after the end of the video.
+fn check_slowed_part(slow: &SlowMotion, info: &crate::video::VideoInfo) -> Result<()> {
+    let (Some((start, _)), Some(frames)) = (slow.only, info.frames) else {
+        return Ok(());
+    };
+    let duration = frames as f64 / f64::from(info.frame_rate).max(1e-9);
+    if start >= duration {
+        anyhow::bail!(
+            "{}: --slowmo-only starts at {start} s, after the end of the video ({duration:.2} s); give a part within it",
+            info.path.display()
+        );
+    }
+    Ok(())
 }
 
 /// The end-of-run summary of one video: frames, faces, speed and the share of each label.
@@ -237,8 +275,12 @@ pub fn summary(job: &Job, outcome: &Outcome) -> String {
             text.push_str(&format!("\n  {what}: {}", path.display()));
         }
     }
-    if let Some((path, factor)) = &job.slowmo {
-        text.push_str(&format!("\n  slow motion x{factor}: {}", path.display()));
+    if let Some((path, slow)) = &job.slowmo {
+        text.push_str(&format!(
+            "\n  slow motion x{}: {}",
+            slow.factor,
+            path.display()
+        ));
     }
     text
 }

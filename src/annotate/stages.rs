@@ -22,6 +22,8 @@ use crate::video::decode::{Decoder, Truncation};
 use crate::video::encode::Encoder;
 use crate::video::{with_planes, Frame};
 
+use super::slowmo::SlowFrame;
+
 /// What flows between stages.
 pub enum Item<T> {
     /// One frame with what the stages so far found in it.
@@ -58,20 +60,24 @@ pub struct StageTimes {
     pub overlay: Duration,
     /// x264 and muxing.
     pub encode: Duration,
+    /// The slow-motion copy: in-between frames, overlays, sound, x264 and muxing.
+    pub slowmo: Option<Duration>,
 }
 
 impl StageTimes {
     /// A table of milliseconds per frame for each stage.
     pub fn per_frame_table(&self, frames: usize) -> String {
         let per = |d: Duration| d.as_secs_f64() * 1000.0 / frames.max(1) as f64;
-        let mut table = String::from("stage      ms/frame  total s\n");
-        for (name, time) in [
+        let mut stages = vec![
             ("decode", self.decode),
             ("detect", self.detect),
             ("infer", self.infer),
             ("overlay", self.overlay),
             ("encode", self.encode),
-        ] {
+        ];
+        stages.extend(self.slowmo.map(|time| ("slowmo", time)));
+        let mut table = String::from("stage      ms/frame  total s\n");
+        for (name, time) in stages {
             table.push_str(&format!(
                 "{name:<8} {:>10.2} {:>8.2}\n",
                 per(time),
@@ -267,8 +273,27 @@ pub struct OverlayReport {
     pub time: Duration,
 }
 
-/// Writes each frame's face records, counts its labels, and blurs (when asked) and draws its
-/// faces.
+/// Blurs (when asked) and draws `faces` on a frame.
+///
+/// # Errors
+/// Drawing failures.
+pub fn paint(
+    image: &mut ffmpeg::frame::Video,
+    faces: &[TrackedFace],
+    settings: &OverlaySettings<'_>,
+    patch: &mut crate::draw::Patch,
+) -> Result<()> {
+    with_planes(image, |planes| {
+        if settings.blur {
+            crate::draw::blur_faces_yuv420(planes, faces)?;
+        }
+        crate::draw::draw_faces_yuv420(planes, faces, settings.captions, patch)
+    })
+    .context("drawing overlays")
+}
+
+/// Writes each frame's face records, counts its labels, hands a clean copy with its faces to
+/// the slow-motion stage (when there is one), and blurs (when asked) and draws its faces.
 ///
 /// # Errors
 /// Drawing or record-writing failures.
@@ -277,6 +302,7 @@ pub fn overlay(
     settings: &OverlaySettings<'_>,
     rx: Receiver<Item<ClassifiedFrame>>,
     tx: Sender<Item<Frame>>,
+    slow: Option<Sender<Item<SlowFrame>>>,
 ) -> Result<OverlayReport> {
     let mut patch = crate::draw::Patch::default();
     let mut report = OverlayReport {
@@ -292,6 +318,9 @@ pub fn overlay(
                 records
                     .finish()
                     .context("finishing the face record files")?;
+                if let Some(slow) = &slow {
+                    let _ = slow.send(Item::Tail(audio.clone()));
+                }
                 let _ = tx.send(Item::Tail(audio));
                 return Ok(report);
             }
@@ -305,14 +334,17 @@ pub fn overlay(
         for face in &faces {
             report.label_counts[crate::faces::captions::top_label(face, settings.labels).0] += 1;
         }
-        with_planes(&mut frame.image, |planes| {
-            if settings.blur {
-                crate::draw::blur_faces_yuv420(planes, &faces)?;
-            }
-            crate::draw::draw_faces_yuv420(planes, &faces, settings.captions, &mut patch)
-        })
-        .context("drawing overlays")?;
+        let clean = slow.is_some().then(|| SlowFrame {
+            frame: frame.clone(),
+            faces: faces.clone(),
+        });
+        paint(&mut frame.image, &faces, settings, &mut patch)?;
         report.time += started.elapsed();
+        if let (Some(slow), Some(clean)) = (&slow, clean) {
+            if slow.send(Item::Frame(clean)).is_err() {
+                break;
+            }
+        }
         if tx.send(Item::Frame(frame)).is_err() {
             break;
         }

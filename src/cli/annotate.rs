@@ -6,11 +6,12 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use super::faces::{FaceOptions, TagOptions, VideoOptions};
+use super::faces::{check_preset, FaceOptions, TagOptions, VideoOptions};
 use super::report::ReportOptions;
 use super::{report, stop_on_ctrl_c, EXIT_INTERRUPTED, EXIT_PARTIAL};
 use crate::annotate::{AnnotateConfig, Job};
-use crate::video::slowmo::slow_motion_path;
+use crate::video::encode::EncodeOptions;
+use crate::video::slowmo::{slow_motion_path, FramesMode, SlowMotion, MAX_FACTOR, MIN_FACTOR};
 
 /// `emolens annotate`.
 #[derive(Debug, Args)]
@@ -34,9 +35,32 @@ pub struct AnnotateArgs {
     /// The same records as CSV (a folder for several inputs).
     #[arg(long, value_name = "FILE", help_heading = "Outputs")]
     pub csv: Option<PathBuf>,
-    /// Also write OUTPUT.slowFx.mp4, played F times slower (video only: audio is dropped).
-    #[arg(long, value_name = "F", help_heading = "Outputs")]
+    /// Also write OUTPUT.slowFx.mp4, played F (1.25 to 8) times slower at the input's frame
+    /// rate: in-between frames are made (see --slowmo-frames), overlays drawn on each, the sound
+    /// slowed with its pitch kept.
+    #[arg(long, value_name = "F", help_heading = "Slow motion")]
     pub slowmo: Option<f64>,
+    /// How in-between frames are made: blend (cross-fade of the two neighbours; cheap), mci
+    /// (motion-compensated: moving things move instead of fading; about 10x blend's cost), repeat
+    /// (each frame repeated; stutters).
+    #[arg(long, value_enum, default_value_t = FramesMode::Blend, value_name = "MODE", help_heading = "Slow motion")]
+    pub slowmo_frames: FramesMode,
+    /// The slow copy's sound: keep (slowed, pitch kept) or drop.
+    #[arg(long, value_enum, default_value_t = SlowAudio::Keep, value_name = "MODE", help_heading = "Slow motion")]
+    pub slowmo_audio: SlowAudio,
+    /// x264 preset of the slow copy (twice as many frames or more: by default a faster preset
+    /// than --preset's, for a larger file).
+    #[arg(
+        long,
+        default_value = "superfast",
+        value_name = "PRESET",
+        help_heading = "Slow motion"
+    )]
+    pub slowmo_preset: String,
+    /// Slow only this part, in seconds from the start (e.g. 4.5-7); the rest of the slow copy
+    /// plays at normal speed, its sound too.
+    #[arg(long, value_name = "START-END", value_parser = parse_part, help_heading = "Slow motion")]
+    pub slowmo_only: Option<(f64, f64)>,
     #[command(flatten)]
     pub tags: TagOptions,
     /// Blur every face in the annotated video (the box and label are still drawn); for
@@ -57,8 +81,28 @@ pub struct AnnotateArgs {
     pub quiet: bool,
 }
 
-/// Largest slow-motion factor.
-const MAX_SLOWMO: f64 = 100.0;
+/// The slow copy's sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SlowAudio {
+    /// The input's sound, slowed with its pitch kept.
+    Keep,
+    /// No sound.
+    Drop,
+}
+
+/// `START-END` in seconds, start before end.
+fn parse_part(text: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("`{text}` is not a part: give START-END in seconds, e.g. 4.5-7");
+    let (start, end) = text.split_once('-').ok_or_else(bad)?;
+    let start: f64 = start.trim().parse().map_err(|_| bad())?;
+    let end: f64 = end.trim().parse().map_err(|_| bad())?;
+    if !(start.is_finite() && end.is_finite() && start >= 0.0 && start < end) {
+        return Err(format!(
+            "`{text}`: the part must start at 0 or later and end after it starts"
+        ));
+    }
+    Ok((start, end))
+}
 /// Most faces per inference call (a larger batch only costs memory).
 const MAX_BATCH: usize = 1024;
 
@@ -75,11 +119,28 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
     }
     let faces = args.faces.settings(args.tags)?;
     let encode = args.video.encode_options()?;
-    if let Some(f) = args.slowmo {
-        if !(f > 1.0 && f <= MAX_SLOWMO) {
-            bail!("--slowmo {f} is out of range: use a factor above 1 and at most {MAX_SLOWMO}");
+    check_preset("--slowmo-preset", &args.slowmo_preset)?;
+    let slow_encode = EncodeOptions {
+        preset: args.slowmo_preset.clone(),
+        ..encode.clone()
+    };
+    let slow = match args.slowmo {
+        Some(factor) if (MIN_FACTOR..=MAX_FACTOR).contains(&factor) => Some(SlowMotion {
+            factor,
+            frames: args.slowmo_frames,
+            audio: args.slowmo_audio == SlowAudio::Keep,
+            only: args.slowmo_only,
+        }),
+        Some(factor) => {
+            bail!(
+                "--slowmo {factor} is out of range: use a factor from {MIN_FACTOR} to {MAX_FACTOR}"
+            )
         }
-    }
+        None if args.slowmo_only.is_some() => {
+            bail!("--slowmo-only needs --slowmo F: say how many times slower the part plays")
+        }
+        None => None,
+    };
     for input in &args.inputs {
         if !input.is_file() {
             bail!(
@@ -137,7 +198,7 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
                 (None, None) => None,
             };
             let csv = args.csv.as_deref().map(|p| place(p, "csv")).transpose()?;
-            let slowmo = args.slowmo.map(|f| (slow_motion_path(&output, f), f));
+            let slowmo = slow.map(|slow| (slow_motion_path(&output, slow.factor), slow));
             Ok(Job {
                 input: input.clone(),
                 output,
@@ -184,6 +245,7 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
         faces,
         batch: args.batch,
         encode,
+        slowmo_encode: slow_encode,
         blur: args.blur,
         report: report_config,
         stats: args.stats,

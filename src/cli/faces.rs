@@ -268,13 +268,7 @@ impl VideoOptions {
     /// # Errors
     /// Says which value is invalid and what is valid.
     pub fn encode_options(self) -> Result<EncodeOptions> {
-        if !X264_PRESETS.contains(&self.preset.as_str()) {
-            bail!(
-                "--preset {} is not an x264 preset: use one of {}",
-                self.preset,
-                X264_PRESETS.join(", ")
-            );
-        }
+        check_preset("--preset", &self.preset)?;
         if self.crf > 51 {
             bail!("--crf {} is out of range: use 0 to 51", self.crf);
         }
@@ -283,6 +277,20 @@ impl VideoOptions {
             crf: self.crf,
         })
     }
+}
+
+/// Refuses a `flag` value that is not an x264 preset.
+///
+/// # Errors
+/// Names the flag and lists the presets.
+pub fn check_preset(flag: &str, preset: &str) -> Result<()> {
+    if !X264_PRESETS.contains(&preset) {
+        bail!(
+            "{flag} {preset} is not an x264 preset: use one of {}",
+            X264_PRESETS.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The bundled file, else `fallback`.

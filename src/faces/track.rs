@@ -62,6 +62,29 @@ pub struct TrackedFace {
     pub units: Vec<f32>,
 }
 
+/// The faces shown `t` (0 to 1) of the way from frame `a` to frame `b`, for a frame made between
+/// them: the faces of the nearer frame, with their labels, each one that is in both frames at the
+/// box the same share of the way from its box in `a` to its box in `b`.
+pub fn faces_between(a: &[TrackedFace], b: &[TrackedFace], t: f64) -> Vec<TrackedFace> {
+    let (near, far, toward) = if t < 0.5 { (a, b, t) } else { (b, a, 1.0 - t) };
+    near.iter()
+        .map(|face| {
+            let mut face = face.clone();
+            if let Some(other) = far.iter().find(|f| f.track.id == face.track.id) {
+                let [x, y, w, h] = [
+                    (face.track.bbox.x, other.track.bbox.x),
+                    (face.track.bbox.y, other.track.bbox.y),
+                    (face.track.bbox.width, other.track.bbox.width),
+                    (face.track.bbox.height, other.track.bbox.height),
+                ]
+                .map(|(from, to)| (f64::from(from) + toward * f64::from(to - from)).round() as i32);
+                face.track.bbox = Rect::new(x, y, w, h);
+            }
+            face
+        })
+        .collect()
+}
+
 struct Track {
     id: u64,
     /// The smoothed box, rounded.
@@ -279,6 +302,43 @@ mod tests {
             score: 1.0,
             landmarks: None,
         }
+    }
+
+    fn face(id: u64, bbox: Rect, probs: Vec<f32>) -> TrackedFace {
+        TrackedFace {
+            track: TrackedBox {
+                id,
+                bbox,
+                seen: true,
+                landmarks: None,
+                pose: None,
+                frontal: true,
+                is_new: false,
+            },
+            probs,
+            units: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn faces_between_frames_move_part_way_and_keep_the_nearer_labels() {
+        let a = [
+            face(1, Rect::new(0, 0, 100, 100), vec![1.0, 0.0]),
+            face(2, Rect::new(500, 0, 50, 50), vec![1.0, 0.0]),
+        ];
+        let b = [
+            face(1, Rect::new(40, 20, 120, 100), vec![0.0, 1.0]),
+            face(3, Rect::new(200, 200, 50, 50), vec![0.0, 1.0]),
+        ];
+        let early = faces_between(&a, &b, 0.25);
+        assert_eq!(early.len(), 2, "the faces of the nearer frame");
+        assert_eq!(early[0].track.bbox, Rect::new(10, 5, 105, 100));
+        assert_eq!(early[0].probs, vec![1.0, 0.0]);
+        assert_eq!(early[1].track.bbox, Rect::new(500, 0, 50, 50), "only in a");
+        let late = faces_between(&a, &b, 0.75);
+        assert_eq!(late.iter().map(|f| f.track.id).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(late[0].track.bbox, Rect::new(30, 15, 115, 100));
+        assert_eq!(late[0].probs, vec![0.0, 1.0]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Video files through FFmpeg (ffmpeg-next): decoding to upright YUV 4:2:0 frames that carry
 //! their own timestamps and the audio packets that go with them, H.264/MP4 encoding with the
-//! audio copied, and the slow-motion remux. Frames stay in YUV from decoder to encoder: the
+//! audio copied, and slow motion (in-between frames, slowed sound). Frames stay in YUV from decoder to encoder: the
 //! detector reads the luma plane as its gray picture, and overlays are drawn in small BGR patches
 //! (see `draw`), which saves two full-frame colour conversions per frame.
 
@@ -16,6 +16,7 @@ use std::path::PathBuf;
 pub const FALLBACK_FPS: i32 = 30;
 
 /// One decoded picture on its way through the pipeline.
+#[derive(Clone)]
 pub struct Frame {
     /// Position in decode order, from 0.
     pub index: usize,
