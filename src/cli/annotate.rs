@@ -40,12 +40,10 @@ pub struct AnnotateArgs {
     /// slowed with its pitch kept.
     #[arg(long, value_name = "F", help_heading = "Slow motion")]
     pub slowmo: Option<f64>,
-    /// How in-between frames are made: blend (cross-fade of the two neighbours; cheap), mci
-    /// (motion-compensated: moving things move instead of fading; about 10x blend's cost), repeat
-    /// (each frame repeated; stutters).
+    /// How the in-between frames of the slow copy are made.
     #[arg(long, value_enum, default_value_t = FramesMode::Blend, value_name = "MODE", help_heading = "Slow motion")]
     pub slowmo_frames: FramesMode,
-    /// The slow copy's sound: keep (slowed, pitch kept) or drop.
+    /// The slow copy's sound.
     #[arg(long, value_enum, default_value_t = SlowAudio::Keep, value_name = "MODE", help_heading = "Slow motion")]
     pub slowmo_audio: SlowAudio,
     /// x264 preset of the slow copy (twice as many frames or more: by default a faster preset

@@ -18,10 +18,10 @@ pub const MAX_FACTOR: f64 = 8.0;
 pub enum FramesMode {
     /// Each in-between frame is a cross-fade of its two neighbours: smooth and cheap.
     Blend,
-    /// Motion-compensated interpolation: moving things are moved, not faded; about 10x the
-    /// cost of blend.
+    /// Motion-compensated interpolation: moving things are moved, not faded; about 20 times
+    /// the cost of blend.
     Mci,
-    /// Each input frame is repeated: no new pictures, the cheapest, stutters like the old copy.
+    /// Each input frame is repeated: no new pictures, the cheapest; it stutters.
     Repeat,
 }
 
