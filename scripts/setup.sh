@@ -2,7 +2,8 @@
 # Sets up everything emolens needs on Debian 12, then builds the release binary.
 # Idempotent: steps that are already done are skipped, so it is safe to run before every command.
 #   1. Debian packages: OpenCV, FFmpeg, clang (for the bindings), Python's pip (for step 3),
-#      and for the tests Xvfb (the live window) and Chromium (the report page).
+#      and for the tests Xvfb (the live window), Chromium (the report page) and Slurm with munge
+#      (a throw-away local cluster, see scripts/slurm/local-cluster.sh).
 #   2. A Rust toolchain (rustup) when cargo is missing or too old for the burn crates.
 #   3. ONNX Runtime 1.31.1: the shared library from the PyPI onnxruntime wheel, into
 #      ${XDG_DATA_HOME:-~/.local/share}/emolens/onnxruntime, where the binary looks for it.
@@ -14,7 +15,7 @@ ORT_VERSION=1.31.1
 MIN_RUST=1.85
 PACKAGES=(pkg-config clang libclang-dev libopencv-dev opencv-data libavcodec-dev libavformat-dev
   libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev ffmpeg
-  python3 python3-pip ca-certificates curl bc xvfb chromium fonts-dejavu-core)
+  python3 python3-pip ca-certificates curl bc xvfb chromium fonts-dejavu-core slurm-wlm munge)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -4,6 +4,7 @@
 pub mod annotate;
 pub mod au_metrics;
 pub mod augment;
+pub mod batch;
 pub mod chart;
 pub mod classifier;
 pub mod cli;

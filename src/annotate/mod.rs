@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
 
+use crate::batch::summary::{Counts, Status, VideoSummary};
 use crate::faces::FaceConfig;
 use crate::model_meta::Views;
 use crate::report::ReportConfig;
@@ -47,6 +48,32 @@ pub struct Job {
     pub slowmo: Option<(PathBuf, SlowMotion)>,
     /// Folder of the engagement report (made from the JSON Lines records).
     pub report: Option<PathBuf>,
+    /// What became of the video: `NAME.summary.json`, written last.
+    pub summary: PathBuf,
+}
+
+impl Job {
+    /// Every file and folder the job writes, the summary aside.
+    pub fn outputs(&self) -> Vec<PathBuf> {
+        let mut outputs = vec![self.output.clone()];
+        outputs.extend(self.slowmo.as_ref().map(|(path, _)| path.clone()));
+        outputs.extend(self.json.clone());
+        outputs.extend(self.csv.clone());
+        outputs.extend(self.report.clone());
+        outputs
+    }
+}
+
+/// What became of one job.
+pub struct JobResult {
+    /// The job.
+    pub job: Job,
+    /// Done, partial, failed, interrupted or skipped.
+    pub status: Status,
+    /// How the video went, when it was read.
+    pub outcome: Option<Outcome>,
+    /// Why it failed.
+    pub error: Option<String>,
 }
 
 /// A validated `emolens annotate` run.
@@ -66,6 +93,10 @@ pub struct AnnotateConfig {
     pub blur: bool,
     /// How reports are made, for the jobs that ask for one.
     pub report: Option<ReportConfig>,
+    /// Leave alone the videos whose summary says they are done.
+    pub skip_done: bool,
+    /// The command line, for the summaries.
+    pub command: Vec<String>,
     /// Print per-stage times at the end.
     pub stats: bool,
     /// Show a progress bar.
@@ -106,23 +137,125 @@ impl Outcome {
     }
 }
 
-/// Runs every job in turn; stops at the first error or interruption.
+/// Runs every job in turn. A video that fails is reported (on stderr and in its summary) and
+/// the run goes on; Ctrl-C stops it after the current video's frames so far. `finish` runs after
+/// each annotated video (its report and the lines printed about it), before its summary is
+/// written.
 ///
 /// # Errors
-/// The first failure of any stage, with the file it concerns.
-pub fn run(config: &AnnotateConfig, stop: &Arc<AtomicBool>) -> Result<Vec<(Job, Outcome)>> {
+/// Failures that concern every video: FFmpeg, ONNX Runtime, or the models not loading.
+pub fn run(
+    config: &AnnotateConfig,
+    stop: &Arc<AtomicBool>,
+    mut finish: impl FnMut(&Job, &Outcome) -> Result<()>,
+) -> Result<Vec<JobResult>> {
     crate::video::init().context("initialising FFmpeg")?;
     let env = crate::ort_runtime::environment(config.ort_lib.as_deref())?;
+    // The models are loaded once here so that a bad model stops the run instead of failing
+    // every video.
+    if let Some(note) = config
+        .faces
+        .load(&env, INFERENCE_THREADS, config.batch)?
+        .note
+    {
+        eprintln!("{note}");
+    }
     let mut results = Vec::new();
     for job in &config.jobs {
-        let outcome = run_job(config, job, &env, stop)?;
-        let stop_here = outcome.interrupted;
-        results.push((job.clone(), outcome));
-        if stop_here {
+        if config.skip_done && crate::batch::summary::is_done(&job.summary) {
+            results.push(JobResult {
+                job: job.clone(),
+                status: Status::Skipped,
+                outcome: None,
+                error: None,
+            });
+            continue;
+        }
+        let ran = run_job(config, job, &env, stop).and_then(|outcome| {
+            finish(job, &outcome)?;
+            Ok(outcome)
+        });
+        let result = match ran {
+            Ok(outcome) => {
+                let status = if outcome.interrupted {
+                    Status::Interrupted
+                } else if outcome.truncation.is_some() {
+                    Status::Partial
+                } else {
+                    Status::Done
+                };
+                let error = outcome.truncation.as_ref().map(|t| {
+                    format!(
+                        "damaged or cut short after frame {} ({:.2} s): {}",
+                        t.frames, t.time, t.reason
+                    )
+                });
+                JobResult {
+                    job: job.clone(),
+                    status,
+                    outcome: Some(outcome),
+                    error,
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                JobResult {
+                    job: job.clone(),
+                    status: Status::Failed,
+                    outcome: None,
+                    error: Some(format!("{e:#}")),
+                }
+            }
+        };
+        write_summary(config, &result)?;
+        let interrupted = result.status == Status::Interrupted;
+        results.push(result);
+        if interrupted {
             break;
         }
     }
     Ok(results)
+}
+
+/// Writes `NAME.summary.json` for a video that ran.
+fn write_summary(config: &AnnotateConfig, result: &JobResult) -> Result<()> {
+    let counts = result.outcome.as_ref().map(|outcome| {
+        let seconds = outcome.elapsed.as_secs_f64();
+        Counts {
+            frames: outcome.frames,
+            duration: outcome.duration,
+            faces: outcome.faces,
+            frames_with_faces: outcome.frames_with_faces,
+            label_shares: outcome
+                .label_counts
+                .iter()
+                .map(|(label, n)| (label.clone(), *n as f64 / outcome.faces.max(1) as f64))
+                .collect(),
+            fps: outcome.frames as f64 / seconds.max(1e-9),
+            seconds,
+        }
+    });
+    let summary = VideoSummary {
+        status: result.status,
+        input: result.job.input.clone(),
+        outputs: if result.status == Status::Failed {
+            Vec::new()
+        } else {
+            result.job.outputs()
+        },
+        counts,
+        error: result.error.clone(),
+        emolens_version: env!("CARGO_PKG_VERSION").to_owned(),
+        model: config.faces.model.clone(),
+        detector: config.faces.detect.detector.name().to_owned(),
+        command: config.command.clone(),
+    };
+    summary.write(&result.job.summary).with_context(|| {
+        format!(
+            "{}: cannot write the video's summary; choose a writable output folder",
+            result.job.summary.display()
+        )
+    })
 }
 
 fn run_job(
@@ -135,9 +268,6 @@ fn run_job(
     let decoder = Decoder::open(&job.input)?;
     let info = decoder.info().clone();
     let core = config.faces.load(env, INFERENCE_THREADS, config.batch)?;
-    if let Some(note) = &core.note {
-        eprintln!("{note}");
-    }
     let labels = core.classifier.labels().to_vec();
     let units = core.classifier.units().to_vec();
     let views = core.classifier.classifier().meta().views.clone();

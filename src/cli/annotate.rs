@@ -1,6 +1,6 @@
 //! `emolens annotate` arguments and their validation into an [`AnnotateConfig`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -8,20 +8,38 @@ use clap::Args;
 
 use super::faces::{check_preset, FaceOptions, TagOptions, VideoOptions};
 use super::report::ReportOptions;
-use super::{report, stop_on_ctrl_c, EXIT_INTERRUPTED, EXIT_PARTIAL};
-use crate::annotate::{AnnotateConfig, Job};
+use super::{report, stop_on_ctrl_c};
+use crate::annotate::AnnotateConfig;
+use crate::batch::shard::ShardSpec;
 use crate::video::encode::EncodeOptions;
-use crate::video::slowmo::{slow_motion_path, FramesMode, SlowMotion, MAX_FACTOR, MIN_FACTOR};
+use crate::video::slowmo::{FramesMode, SlowMotion, MAX_FACTOR, MIN_FACTOR};
 
 /// `emolens annotate`.
 #[derive(Debug, Args)]
 pub struct AnnotateArgs {
-    /// Videos to annotate (any container and codec FFmpeg reads).
-    #[arg(required = true, value_name = "INPUT")]
+    /// Videos to annotate (any container and codec FFmpeg reads), or folders searched
+    /// recursively for videos.
+    #[arg(required_unless_present = "list", value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
-    /// Annotated video (.mp4) for one input; a folder for several (each written as NAME.mp4).
+    /// Annotated video (.mp4) for one input file; a folder for several inputs, a folder input or
+    /// --list (each written as NAME.mp4, NAME mirroring the input's name and sub-folder, with
+    /// -2, -3... for names that would collide), with NAME.summary.json beside it.
     #[arg(short, long, value_name = "OUTPUT")]
     pub output: PathBuf,
+    /// A text file of videos to annotate, one path per line (relative to the file's folder;
+    /// empty lines and lines starting with # are skipped).
+    #[arg(long, value_name = "FILE", help_heading = "Batch")]
+    pub list: Option<PathBuf>,
+    /// Take only this worker's share of the inputs: K/N (worker K of N, from 0), or auto (from a
+    /// Slurm job array: SLURM_ARRAY_TASK_ID and the array's size), or auto/N (N workers, e.g. a
+    /// Kubernetes Indexed Job: JOB_COMPLETION_INDEX). Workers given the same inputs share them
+    /// without overlap.
+    #[arg(long, value_name = "K/N|auto", help_heading = "Batch")]
+    pub shard: Option<ShardSpec>,
+    /// Skip every video whose NAME.summary.json says it is done and whose outputs all exist;
+    /// run the rest (to resume a run that was stopped or that failed on some videos).
+    #[arg(long, help_heading = "Batch")]
+    pub skip_done: bool,
     #[command(flatten)]
     pub faces: FaceOptions,
     #[command(flatten)]
@@ -139,105 +157,19 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
         }
         None => None,
     };
-    for input in &args.inputs {
-        if !input.is_file() {
-            bail!(
-                "{}: not found; give an existing video file",
-                input.display()
-            );
-        }
-    }
     let report_config = args
         .report
         .is_some()
         .then(|| args.report_options.config(None))
         .transpose()?;
-    let several = args.inputs.len() > 1;
-    let jobs = args
-        .inputs
-        .iter()
-        .map(|input| -> Result<Job> {
-            let stem = input
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "video".into());
-            let place = |path: &Path, extension: &str| -> Result<PathBuf> {
-                if several {
-                    std::fs::create_dir_all(path).map_err(|e| {
-                        anyhow::anyhow!(
-                            "{}: cannot create the output folder ({e}); choose a writable folder",
-                            path.display()
-                        )
-                    })?;
-                    Ok(path.join(format!("{stem}.{extension}")))
-                } else {
-                    Ok(path.to_owned())
-                }
-            };
-            let output = place(&args.output, "mp4")?;
-            let report = args.report.as_deref().map(|dir| {
-                if several {
-                    dir.join(&stem)
-                } else {
-                    dir.to_owned()
-                }
-            });
-            if let Some(dir) = &report {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{}: cannot create the report folder ({e}); choose a writable folder",
-                        dir.display()
-                    )
-                })?;
-            }
-            let json = match (&args.json, &report) {
-                (Some(path), _) => Some(place(path, "jsonl")?),
-                (None, Some(dir)) => Some(dir.join("faces.jsonl")),
-                (None, None) => None,
-            };
-            let csv = args.csv.as_deref().map(|p| place(p, "csv")).transpose()?;
-            let slowmo = slow.map(|slow| (slow_motion_path(&output, slow.factor), slow));
-            Ok(Job {
-                input: input.clone(),
-                output,
-                json,
-                csv,
-                slowmo,
-                report,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    for job in &jobs {
-        let extension = job
-            .output
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("");
-        if !extension.eq_ignore_ascii_case("mp4") {
-            bail!(
-                "{}: the annotated video is H.264 in MP4; give an output ending in .mp4",
-                job.output.display()
-            );
-        }
-        let mut written: Vec<&Path> = vec![&job.output];
-        written.extend(job.json.as_deref());
-        written.extend(job.csv.as_deref());
-        if let Some((slow, _)) = &job.slowmo {
-            written.push(slow);
-        }
-        for path in written {
-            for input in &args.inputs {
-                if same_file(path, input) {
-                    bail!(
-                        "{}: the output would overwrite the input {}; choose another output",
-                        path.display(),
-                        input.display()
-                    );
-                }
-            }
-            super::check_writable_output(path, "mp4")?;
-        }
-    }
+    let plan = super::batch::OutputPlan {
+        output: &args.output,
+        json: args.json.as_deref(),
+        csv: args.csv.as_deref(),
+        report: args.report.as_deref(),
+        slowmo: slow,
+    };
+    let jobs = super::batch::plan_jobs(&args.inputs, args.list.as_deref(), args.shard, &plan)?;
     Ok(AnnotateConfig {
         jobs,
         faces,
@@ -246,37 +178,19 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
         slowmo_encode: slow_encode,
         blur: args.blur,
         report: report_config,
+        skip_done: args.skip_done,
+        command: std::env::args().collect(),
         stats: args.stats,
         progress: !args.quiet,
         ort_lib,
     })
 }
 
-/// Whether two paths name the same file (the second exists; the first may not yet).
-fn same_file(candidate: &Path, existing: &Path) -> bool {
-    let Ok(existing) = existing.canonicalize() else {
-        return false;
-    };
-    if let Ok(candidate) = candidate.canonicalize() {
-        return candidate == existing;
-    }
-    let parent = match candidate.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    match (parent.canonicalize(), candidate.file_name()) {
-        (Ok(dir), Some(name)) => dir.join(name) == existing,
-        _ => false,
-    }
-}
-
 /// Runs annotate with Ctrl-C handling: the first press finishes the videos up to the current
 /// frame, the second exits at once.
 pub(super) fn run_annotate(config: &crate::annotate::AnnotateConfig) -> Result<ExitCode> {
     let stop = stop_on_ctrl_c("interrupted: finishing the output up to this frame")?;
-    let results = crate::annotate::run(config, &stop)?;
-    let mut status = ExitCode::SUCCESS;
-    for (job, outcome) in &results {
+    let results = crate::annotate::run(config, &stop, |job, outcome| {
         println!("{}", crate::annotate::summary(job, outcome));
         if config.stats {
             println!("{}", outcome.times.per_frame_table(outcome.frames));
@@ -302,7 +216,6 @@ pub(super) fn run_annotate(config: &crate::annotate::AnnotateConfig) -> Result<E
                 t.time,
                 t.reason
             );
-            status = ExitCode::from(EXIT_PARTIAL);
         }
         if outcome.interrupted {
             eprintln!(
@@ -310,8 +223,11 @@ pub(super) fn run_annotate(config: &crate::annotate::AnnotateConfig) -> Result<E
                 job.output.display(),
                 outcome.frames
             );
-            status = ExitCode::from(EXIT_INTERRUPTED);
         }
+        Ok(())
+    })?;
+    if results.len() > 1 {
+        println!("{}", super::batch::results_table(&results));
     }
-    Ok(status)
+    Ok(super::batch::exit_status(&results))
 }

@@ -2,6 +2,7 @@
 //! anything runs (invalid values are errors that say what is valid, never silent fallbacks).
 
 pub mod annotate;
+pub mod batch;
 pub mod evaluate_faces;
 pub mod faces;
 pub mod inspect;
@@ -55,6 +56,9 @@ pub enum Command {
 /// Exit status when the input video was damaged or cut short and only its decodable part was
 /// written.
 pub const EXIT_PARTIAL: u8 = 3;
+/// Exit status when some input videos failed (missing, unreadable, or a step failed) and
+/// nothing was written for them; the others were annotated.
+pub const EXIT_FAILED: u8 = 4;
 /// Exit status after Ctrl-C (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: u8 = 130;
 

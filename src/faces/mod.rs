@@ -175,6 +175,14 @@ pub enum DetectorSettings {
 }
 
 impl DetectorSettings {
+    /// The detector's name, as `--detector` takes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Yunet(_) => "yunet",
+            Self::Haar(_) => "haar",
+        }
+    }
+
     /// Loads the detector; YuNet runs on ONNX Runtime on `device`.
     ///
     /// # Errors
