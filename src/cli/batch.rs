@@ -1,7 +1,7 @@
 //! The jobs of an `emolens annotate` run, from its inputs to the files each one writes, and the
 //! table and exit status at the end of a run of several videos.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -48,9 +48,9 @@ pub fn plan_jobs(
         .map(|spec| spec.resolve(|name| std::env::var(name).ok()))
         .transpose()
         .map_err(|e| anyhow::anyhow!(e))?;
-    let canonical_inputs: HashSet<PathBuf> = inputs
+    let canonical_inputs: HashMap<PathBuf, &Path> = inputs
         .iter()
-        .filter_map(|input| input.path.canonicalize().ok())
+        .filter_map(|input| Some((input.path.canonicalize().ok()?, input.path.as_path())))
         .collect();
     let mut jobs = Vec::new();
     for (position, input) in inputs.iter().enumerate() {
@@ -120,7 +120,7 @@ fn job_for(input: &VideoInput, several: bool, plan: &OutputPlan<'_>) -> Result<J
 }
 
 /// Refuses outputs that are not MP4, would overwrite an input, or cannot be written.
-fn check_outputs(job: &Job, canonical_inputs: &HashSet<PathBuf>) -> Result<()> {
+fn check_outputs(job: &Job, canonical_inputs: &HashMap<PathBuf, &Path>) -> Result<()> {
     let extension = job
         .output
         .extension()
@@ -139,10 +139,11 @@ fn check_outputs(job: &Job, canonical_inputs: &HashSet<PathBuf>) -> Result<()> {
         written.push(slow);
     }
     for path in written {
-        if canonical_target(path).is_some_and(|target| canonical_inputs.contains(&target)) {
+        if let Some(input) = canonical_target(path).and_then(|t| canonical_inputs.get(&t)) {
             bail!(
-                "{}: the output would overwrite an input video; choose another output",
-                path.display()
+                "{}: the output would overwrite the input {}; choose another output",
+                path.display(),
+                input.display()
             );
         }
         super::check_writable_output(path, "mp4")?;
