@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sets up (scripts/setup.sh) and runs every test: unit tests and the CLI tests on the real data in
-# ../shared/data. Tests that need that data fail, loudly, when it is missing.
+# ../shared/data, then the Slurm job-array test on a throw-away local Slurm cluster. Tests that
+# need that data fail, loudly, when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 cargo test --release
+scripts/slurm/test-annotate-array.sh
