@@ -1,5 +1,6 @@
 //! The engagement report on real clips: two faces side by side, the numbers against the face
-//! records CSV, the HTML page in headless Chromium, and a clip without faces.
+//! records CSV, the HTML page in headless Chromium, a clip without faces, and a cohort report
+//! over several records files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -341,5 +342,179 @@ fn blur_hides_faces_and_keeps_their_records() -> anyhow::Result<()> {
         sharpness[1],
         sharpness[0]
     );
+    Ok(())
+}
+
+/// Face records of two real clips as `annotate --report` lays them out for several inputs
+/// (`DIR/<video>/faces.jsonl`, the same file name twice), plus a copy under its own name:
+/// `[crying woman, smiling man, copy of the smiling man]`.
+fn cohort_records(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let reports = dir.join("reports");
+    succeeded(&emolens(&[
+        os("annotate"),
+        os("--quiet"),
+        video("pyfeat_WolfgangLanger_Pexels.mp4").as_os_str(),
+        video("pyfeat_single_face.mp4").as_os_str(),
+        os("-o"),
+        dir.join("annotated").as_os_str(),
+        os("--report"),
+        reports.as_os_str(),
+    ]));
+    let woman = reports.join("pyfeat_WolfgangLanger_Pexels/faces.jsonl");
+    let man = reports.join("pyfeat_single_face/faces.jsonl");
+    let copy = dir.join("lesson3.jsonl");
+    std::fs::copy(&man, &copy)?;
+    Ok(vec![woman, man, copy])
+}
+
+#[test]
+fn report_over_several_records_files_writes_a_cohort() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let files = cohort_records(dir.path())?;
+    let out = dir.path().join("cohort");
+    let mut args = vec![os("report")];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    args.extend([os("-o"), out.as_os_str()]);
+    let stdout = succeeded(&emolens(&args));
+
+    let names = [
+        "pyfeat_WolfgangLanger_Pexels-faces",
+        "pyfeat_single_face-faces",
+        "lesson3",
+    ];
+    let rows = csv_rows(&out.join("cohort.csv"));
+    assert_eq!(rows.len(), 3, "one row per video: {rows:?}");
+    for ((row, name), file) in rows.iter().zip(names).zip(&files) {
+        assert_eq!(row["video"], name);
+        assert_eq!(row["records_file"], file.display().to_string());
+        assert!(stdout.contains(name), "{stdout}");
+        let records = crate::util::records(file);
+        assert_eq!(
+            number(row, "face_records") as usize,
+            records.len(),
+            "{row:?}"
+        );
+        let last = records
+            .iter()
+            .filter_map(|r| r["time"].as_f64())
+            .fold(0.0, f64::max);
+        assert!((number(row, "duration") - last).abs() < 1e-3, "{row:?}");
+        // The per-video report is in its folder and agrees with the cohort row.
+        let class = csv_rows(&out.join(name).join("class.csv"));
+        let class_records: f64 = class.iter().map(|r| number(r, "face_records")).sum();
+        assert_eq!(class_records, number(row, "face_records"), "{name}");
+        for file in ["tracks.csv", "report.html"] {
+            assert!(out.join(name).join(file).is_file(), "{name}/{file}");
+        }
+        for column in [
+            "attention",
+            "attentive_share",
+            "engagement",
+            "mean_faces_present",
+        ] {
+            let value = number(row, column);
+            assert!(value > 0.0 && value <= 1.0, "{column} {value}: {row:?}");
+        }
+        let total = |prefix: &str| -> f64 {
+            row.iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, _)| number(row, k))
+                .sum()
+        };
+        assert!(
+            (total("share_") - 1.0).abs() < 1e-3,
+            "label shares: {row:?}"
+        );
+        assert!(
+            (total("valence_") - 1.0).abs() < 1e-3,
+            "view shares: {row:?}"
+        );
+    }
+    // The clips' known expressions: the woman cries, the man smiles.
+    assert!(number(&rows[0], "valence_negative") > 0.3, "{:?}", rows[0]);
+    assert!(number(&rows[1], "share_happy") > 0.5, "{:?}", rows[1]);
+    assert_eq!(
+        rows[1]
+            .iter()
+            .filter(|(k, _)| *k != "video" && *k != "records_file")
+            .collect::<Vec<_>>(),
+        rows[2]
+            .iter()
+            .filter(|(k, _)| *k != "video" && *k != "records_file")
+            .collect::<Vec<_>>(),
+        "the same records give the same figures"
+    );
+
+    let page = std::fs::read_to_string(out.join("cohort.html"))?;
+    for name in names {
+        assert!(
+            page.contains(&format!("href=\"{name}/report.html\"")),
+            "link to {name}"
+        );
+    }
+    assert!(
+        page.contains("<svg") && !page.contains("<script"),
+        "inline chart, no scripts"
+    );
+    assert!(!page.contains("src=\"http"), "no network resources");
+    assert!(
+        stdout.contains("cohort.csv") && stdout.contains("cohort.html"),
+        "{stdout}"
+    );
+    Ok(())
+}
+
+#[test]
+fn cohort_refuses_duration_missing_files_and_other_labels() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let record = |labels: &str| {
+        format!(
+            "{{\"frame\":0,\"time\":0.0,\"id\":1,\"box\":[0,0,10,10],\"label\":\"calm\",\
+             \"confidence\":0.9,\"probs\":{{{labels}}}}}\n"
+        )
+    };
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    std::fs::write(&a, record("\"calm\":0.9,\"busy\":0.1"))?;
+    std::fs::write(&b, record("\"calm\":0.8,\"busy\":0.1,\"sad\":0.1"))?;
+    let out = dir.path().join("cohort");
+    let run = |files: &[&Path], extra: &[&str]| {
+        let mut args = vec![os("report")];
+        args.extend(files.iter().map(|f| f.as_os_str()));
+        args.extend([os("-o"), out.as_os_str()]);
+        args.extend(extra.iter().map(|e| os(e)));
+        emolens(&args)
+    };
+
+    let output = run(&[&a, &a], &["--duration", "60"]);
+    assert_clean_failure(&output, &["--duration", "one video", "2 records files"]);
+    let missing = dir.path().join("missing.jsonl");
+    assert_clean_failure(
+        &run(&[&a, &missing], &[]),
+        &["missing.jsonl", "check that the file exists"],
+    );
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "")?;
+    assert_clean_failure(
+        &run(&[&a, &empty], &[]),
+        &["empty.jsonl", "no face records"],
+    );
+    let output = run(&[&a, &b], &[]);
+    assert_clean_failure(&output, &["b.jsonl", "a.jsonl", "same model"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(!out.exists(), "nothing written for a refused cohort");
+
+    // The same file twice is a valid cohort: the second gets `-2`.
+    succeeded(&run(&[&a, &a], &[]));
+    let rows = csv_rows(&out.join("cohort.csv"));
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0]["video"].ends_with("-a"), "{rows:?}");
+    assert_eq!(rows[1]["video"], format!("{}-2", rows[0]["video"]));
+    for row in &rows {
+        assert!(
+            out.join(&row["video"]).join("report.html").is_file(),
+            "{row:?}"
+        );
+    }
     Ok(())
 }

@@ -45,7 +45,8 @@ pub enum Command {
     Annotate(annotate::AnnotateArgs),
     /// Webcam demo: faces boxed and labelled live in a window, with fps, latency and dropped frames.
     Live(live::LiveArgs),
-    /// Engagement report (CSV and HTML) from the face records of `annotate --json`.
+    /// Engagement report (CSV and HTML) from the face records of `annotate --json`; several
+    /// records files (one per video) make a cohort report that puts the videos side by side.
     Report(report::ReportArgs),
     /// Print a model's metadata, heads, views and provenance; draw its first-layer filters.
     Inspect(inspect::InspectArgs),

@@ -1,5 +1,6 @@
 //! `emolens report` and the report options `emolens annotate --report` shares: from per-face
-//! JSON Lines records to the engagement report (CSV and HTML) and its terminal summary.
+//! JSON Lines records to the engagement report (CSV and HTML) and its terminal summary; from
+//! several records files to a cohort report (see [`crate::report::cohort`]).
 
 use std::path::{Path, PathBuf};
 
@@ -64,30 +65,40 @@ impl ReportOptions {
 /// `emolens report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Face records written by `emolens annotate --json`.
-    #[arg(value_name = "FACES.jsonl")]
-    pub records: PathBuf,
-    /// Folder for class.csv, tracks.csv and report.html (created if missing).
+    /// Face records written by `emolens annotate --json`, one file per video. One file: its
+    /// report. Several: a cohort report, with each video's report in DIR/NAME/ (NAME: the file
+    /// name without .jsonl, or the folder and file name when several files share a name) and
+    /// cohort.csv and cohort.html side by side in DIR. All files must carry the same labels.
+    #[arg(value_name = "FACES.jsonl", required = true)]
+    pub records: Vec<PathBuf>,
+    /// Folder for class.csv, tracks.csv and report.html, or for the cohort (created if missing).
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
     /// Length of the video in seconds (default: the time of the last record), so that windows
-    /// without faces at the end are counted.
+    /// without faces at the end are counted. One video only.
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
-    /// The model that annotated the video, for its label groupings (views); without it the
-    /// FER2013 labels are grouped by valence.
+    /// The model that annotated the videos, for its labels and their groupings (views); without
+    /// it the FER2013 labels are grouped by valence.
     #[arg(long, value_name = "MODEL.onnx")]
     pub model: Option<PathBuf>,
     #[command(flatten)]
     pub options: ReportOptions,
 }
 
-/// Runs `emolens report`.
+/// Runs `emolens report`: one video's report, or a cohort report for several records files.
 ///
 /// # Errors
-/// Unreadable records, a model that does not load, or an unwritable folder.
+/// Unreadable or mismatched records, `--duration` with several files, a model that does not
+/// load, or an unwritable folder.
 pub fn run(args: &ReportArgs, ort_lib: Option<&Path>) -> Result<()> {
     if let Some(d) = args.duration {
+        if args.records.len() > 1 {
+            bail!(
+                "--duration gives the length of one video, but {} records files were given: leave it out (each video then ends at its last face record) or make that video's report alone",
+                args.records.len()
+            );
+        }
         if !(d.is_finite() && d > 0.0) {
             bail!("--duration {d} is out of range: give the video's length in seconds");
         }
@@ -105,10 +116,15 @@ pub fn run(args: &ReportArgs, ort_lib: Option<&Path>) -> Result<()> {
         }
         None => (Vec::new(), Views::new()),
     };
-    println!(
-        "{}",
-        write(&args.records, &args.output, &labels, &views, &config)?
-    );
+    let summary = match args.records.as_slice() {
+        [records] => write(records, &args.output, &labels, &views, &config)?,
+        several => {
+            let cohort = report::cohort::load(several, &labels, &views, &config)?;
+            let files = report::cohort::write(&cohort, &args.output)?;
+            report::cohort::summary(&cohort, &files, &args.output)
+        }
+    };
+    println!("{summary}");
     Ok(())
 }
 
@@ -126,7 +142,7 @@ pub fn write(
     config: &ReportConfig,
 ) -> Result<String> {
     let faces = report::read_records(records)?;
-    report::check_labels(&faces, labels)?;
+    report::check_labels(&faces, labels, records)?;
     let built = report::build(&faces, labels, views, config);
     let files = report::write_report(&built, dir)?;
     Ok(format!(

@@ -1,10 +1,12 @@
 //! The SVG charts of the report page: the class timeline (attentive share, engagement, faces
 //! present), the stacked expression mix and the per-track strips, with their shared axes, grids
-//! and legends. Plain SVG strings, no scripts.
+//! and legends; and the cohort page's expression mix, one bar per video. Plain SVG strings, no
+//! scripts.
 
+use super::cohort::Cohort;
 use super::html::{clock, escape, label_colour, trim_decimals, window_span};
 use super::legend::{label_legend_items, legend, LegendItem};
-use super::{ClassWindow, Report, TrackWindow};
+use super::{ClassWindow, Report, TrackWindow, REPORT_PAGE};
 
 /// Width of every chart, in SVG user units (pixels at 100 %).
 pub(super) const CHART_WIDTH: f64 = 960.0;
@@ -28,6 +30,14 @@ const ENGAGEMENT_COLOUR: &str = "#222222";
 const FACES_COLOUR: &str = "#6b7280";
 /// The only URL the page contains: the SVG namespace.
 const SVG_NAMESPACE: &str = "http://www.w3.org/2000/svg";
+/// Height of one video's row in the cohort chart.
+const COHORT_ROW_HEIGHT: f64 = 26.0;
+/// Height of one video's bar in the cohort chart.
+const COHORT_BAR_HEIGHT: f64 = 18.0;
+/// Widest room for the video names left of the cohort bars; longer names are cut with "…".
+const MAX_NAME_COLUMN: f64 = 260.0;
+/// Height of the share axis below the cohort bars, ticks and title included.
+const SHARE_AXIS_HEIGHT: f64 = 40.0;
 
 /// Horizontal layout shared by the charts: maps video time to x.
 struct TimeScale {
@@ -214,7 +224,7 @@ fn count_tick_step(max: usize) -> usize {
 /// Stacked bars of the expression mix, one bar per window.
 pub(super) fn mix_svg(report: &Report) -> String {
     let scale = TimeScale::of(report);
-    let (legend_svg, legend_height) = legend(&label_legend_items(report), 8.0);
+    let (legend_svg, legend_height) = legend(&label_legend_items(&report.labels), 8.0);
     let top = legend_height + 14.0;
     let plot_height = 200.0;
     let mut body = legend_svg;
@@ -240,29 +250,148 @@ fn stacked_bar(
 ) -> String {
     let (x, width) = scale.cell(window.start, window.end);
     let span = window_span(window.start, window.end, scale.end);
-    let mut bottom = top + plot_height;
-    let mut bar = String::new();
-    for (index, (label, &share)) in report.labels.iter().zip(&window.expression).enumerate() {
-        if share <= 0.0 {
-            continue;
-        }
-        let height = share * plot_height;
-        bottom -= height;
-        bar.push_str(&format!(
-            "<rect x=\"{x:.2}\" y=\"{bottom:.2}\" width=\"{width:.2}\" height=\"{height:.2}\" fill=\"{}\"><title>{}: {} {:.0} %</title></rect>\n",
-            label_colour(label, index),
-            escape(&span),
-            escape(label),
-            share * 100.0
+    let base = top + plot_height;
+    mix_segments(&report.labels, &window.expression)
+        .map(|segment| {
+            let height = segment.share * plot_height;
+            let y = base - (segment.offset + segment.share) * plot_height;
+            segment.rect(x, y, width, height, &span)
+        })
+        .collect()
+}
+
+/// One label's part of a stacked 100 % bar.
+struct MixSegment<'a> {
+    /// Index of the label among the labels (for its colour).
+    index: usize,
+    label: &'a str,
+    /// Sum of the shares of the labels before this one.
+    offset: f64,
+    share: f64,
+}
+
+impl MixSegment<'_> {
+    /// The segment as a rectangle in the label's colour, with "`what`: label 52 %" as tooltip.
+    fn rect(&self, x: f64, y: f64, width: f64, height: f64, what: &str) -> String {
+        format!(
+            "<rect x=\"{x:.2}\" y=\"{y:.2}\" width=\"{width:.2}\" height=\"{height:.2}\" fill=\"{}\"><title>{}: {} {:.0} %</title></rect>\n",
+            label_colour(self.label, self.index),
+            escape(what),
+            escape(self.label),
+            self.share * 100.0
+        )
+    }
+}
+
+/// The segments of a stacked bar of expression shares: one per label with a non-zero share,
+/// in label order.
+fn mix_segments<'a>(
+    labels: &'a [String],
+    shares: &'a [f64],
+) -> impl Iterator<Item = MixSegment<'a>> + 'a {
+    let mut offset = 0.0;
+    labels
+        .iter()
+        .zip(shares)
+        .enumerate()
+        .filter(|(_, (_, &share))| share > 0.0)
+        .map(move |(index, (label, &share))| {
+            let segment = MixSegment {
+                index,
+                label,
+                offset,
+                share,
+            };
+            offset += share;
+            segment
+        })
+}
+
+/// The cohort's expression mix: one horizontal 100 % bar per video, named on the left and
+/// linked to the video's own report page.
+pub(super) fn cohort_mix_svg(cohort: &Cohort) -> String {
+    let (legend_svg, legend_height) = legend(&label_legend_items(cohort.labels()), 8.0);
+    let top = legend_height + 14.0;
+    let longest = cohort
+        .videos
+        .iter()
+        .map(|video| video.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let left = (longest as f64 * CHAR_WIDTH + 16.0).clamp(PLOT_LEFT, MAX_NAME_COLUMN);
+    let right = CHART_WIDTH - PLOT_RIGHT;
+    let name_chars = ((left - 16.0) / CHAR_WIDTH).floor() as usize;
+    let mut body = legend_svg;
+    let plot_height = COHORT_ROW_HEIGHT * cohort.videos.len() as f64;
+    body.push_str(&share_axis_below(left, right, top, plot_height));
+    for (row, video) in cohort.videos.iter().enumerate() {
+        let y =
+            top + row as f64 * COHORT_ROW_HEIGHT + (COHORT_ROW_HEIGHT - COHORT_BAR_HEIGHT) / 2.0;
+        let bar: String = mix_segments(&video.report.labels, &video.report.overall.expression)
+            .map(|segment| {
+                let x = left + segment.offset * (right - left);
+                segment.rect(
+                    x,
+                    y,
+                    segment.share * (right - left),
+                    COHORT_BAR_HEIGHT,
+                    &video.name,
+                )
+            })
+            .collect();
+        body.push_str(&format!(
+            "<a href=\"{}/{REPORT_PAGE}\"><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\"><title>{}</title>{}</text>\n{bar}</a>\n",
+            escape(&video.name),
+            left - 8.0,
+            y + COHORT_BAR_HEIGHT - 4.0,
+            escape(&video.name),
+            escape(&shorten(&video.name, name_chars)),
         ));
     }
-    bar
+    svg_element(
+        top + plot_height + SHARE_AXIS_HEIGHT,
+        "Stacked bar chart of the expression mix of each video",
+        &body,
+    )
+}
+
+/// `text` cut to `chars` characters, ending in "…" when cut.
+fn shorten(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(chars.saturating_sub(1)).collect();
+    format!("{kept}…")
+}
+
+/// Vertical grid lines at 0, 25, 50, 75 and 100 % of the width from `left` to `right`, over a
+/// plot `plot_height` high, with their labels and the axis title below.
+fn share_axis_below(left: f64, right: f64, top: f64, plot_height: f64) -> String {
+    let bottom = top + plot_height;
+    let mut axis: String = [0.0, 0.25, 0.5, 0.75, 1.0]
+        .iter()
+        .map(|&value| {
+            let x = left + value * (right - left);
+            format!(
+                "<line x1=\"{x:.2}\" x2=\"{x:.2}\" y1=\"{top:.2}\" y2=\"{bottom:.2}\" stroke=\"#e5e5e5\"/>\n\
+                 <text class=\"tick\" x=\"{x:.2}\" y=\"{:.2}\" text-anchor=\"middle\">{:.0} %</text>\n",
+                bottom + 14.0,
+                value * 100.0
+            )
+        })
+        .collect();
+    axis.push_str(&format!(
+        "<text x=\"{:.1}\" y=\"{:.2}\" text-anchor=\"middle\">share of the video's face frames</text>\n",
+        (left + right) / 2.0,
+        bottom + 32.0
+    ));
+    axis
 }
 
 /// One row per track, one cell per window where present.
 pub(super) fn strips_svg(report: &Report) -> String {
     let scale = TimeScale::of(report);
-    let mut items = label_legend_items(report);
+    let mut items = label_legend_items(&report.labels);
     items.extend([
         LegendItem::cell("#555555", 1.0, "attention 1".to_string()),
         LegendItem::cell("#555555", 0.5, "attention 0.5".to_string()),

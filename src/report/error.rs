@@ -59,12 +59,40 @@ pub enum ReportError {
     },
     /// The records' labels are not the model's labels.
     #[error(
-        "the face records carry the labels ({found}) but the model lists ({expected}); make the report with the model that annotated the video"
+        "{}: the face records carry the labels ({found}) but the model lists ({expected}); make the report with the model that annotated the video",
+        path.display()
     )]
     LabelMismatch {
+        /// The records file.
+        path: PathBuf,
         /// Labels in the records, comma separated.
         found: String,
         /// Labels of the model, comma separated.
+        expected: String,
+    },
+    /// A records file of a cohort holds no face record, so it has neither labels nor a length.
+    #[error(
+        "{}: no face records in the file; give the records of `emolens annotate --json` on a video with faces, or leave the file out of the cohort",
+        path.display()
+    )]
+    NoRecords {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A records file of a cohort carries other labels, or another order, than the first file.
+    #[error(
+        "{}: the face records carry the labels ({found}) but {} carries ({expected}); a cohort compares videos annotated with the same model: annotate the video again with that model or leave the file out",
+        path.display(),
+        first.display()
+    )]
+    CohortLabels {
+        /// The differing file.
+        path: PathBuf,
+        /// The cohort's first file, whose labels the others must have.
+        first: PathBuf,
+        /// Labels of the differing file, comma separated.
+        found: String,
+        /// Labels of the first file, comma separated.
         expected: String,
     },
     /// A window length could not be understood.

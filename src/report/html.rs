@@ -3,10 +3,13 @@
 //!
 //! The page has a title, a "how to read this" paragraph, a summary table, three
 //! charts (class timeline, expression mix per window, per-track strips) and a
-//! per-track table. Every piece of text taken from the data is HTML-escaped.
+//! per-track table. The cohort page has the same frame, the videos' figures side by
+//! side, their expression mix as bars, and links to each video's page. Every piece of
+//! text taken from the data is HTML-escaped.
 
-use super::charts::{faces_timeline_svg, mix_svg, shares_timeline_svg, strips_svg};
-use super::{expression_mix_text, format_seconds, trim_number, Report};
+use super::charts::{cohort_mix_svg, faces_timeline_svg, mix_svg, shares_timeline_svg, strips_svg};
+use super::cohort::{Cohort, CohortVideo, COHORT_CSV};
+use super::{expression_mix_text, format_seconds, trim_number, Report, REPORT_PAGE};
 
 const STYLE: &str = "\
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#222;background:#fff;margin:0}
@@ -25,13 +28,20 @@ td:first-child,th:first-child,.num{white-space:nowrap}
 svg{display:block;max-width:100%;height:auto;margin:.3em 0 .6em}
 svg text{font-family:inherit;font-size:12px;fill:#333}
 svg .tick{font-size:11px;fill:#555}
+.wide{overflow-x:auto}
 ";
+
+/// The closing tags of every page.
+const PAGE_END: &str = "</main>\n</body>\n</html>\n";
+
+/// The warning every page ends with.
+const CAUTION: &str = "Expression labels come from a model that makes mistakes, more for some \
+     faces, lighting and angles than others; treat the figures as a rough description of what \
+     the camera saw.";
 
 /// The whole page.
 pub(super) fn render_page(report: &Report) -> String {
-    let mut page = String::new();
-    page.push_str(&page_head());
-    page.push_str("<body>\n<main>\n<h1>Classroom engagement report</h1>\n");
+    let mut page = page_start("Classroom engagement report");
     if report.tracks.is_empty() {
         page.push_str("<p class=\"empty\">No faces were found in this video.</p>\n");
     }
@@ -44,28 +54,71 @@ pub(super) fn render_page(report: &Report) -> String {
         page.push_str(&track_table(report));
     }
     page.push_str(&page_footer());
-    page.push_str("</main>\n</body>\n</html>\n");
+    page.push_str(PAGE_END);
     page
 }
 
-fn page_head() -> String {
+/// The cohort page: the videos' figures side by side, their expression mix, links to their pages.
+pub(super) fn render_cohort_page(cohort: &Cohort) -> String {
+    let mut page = page_start("Cohort engagement report");
+    if let Some(first) = cohort.videos.first() {
+        page.push_str(&format!(
+            "<h2>How to read this</h2>\n<p>{} videos, each with its own report, linked from the \
+             table and the bars. Each video is cut into windows of {}. {} The table gives each \
+             video's figures over the whole video: attention over all its face frames, the \
+             attentive share and the engagement index averaged over its windows with faces. A \
+             video with few face records says less than one with many.</p>\n",
+            cohort.videos.len(),
+            escape(&format_seconds(first.report.window)),
+            measures_explained(&first.report)
+        ));
+    }
+    page.push_str(&cohort_table(cohort));
+    page.push_str(&format!(
+        "<h2>Expression mix per video</h2>\n<p class=\"note\">Each bar shows, for one video, the \
+         share of all its face frames whose top label was each expression. Click a bar for the \
+         video's report.</p>\n{}",
+        cohort_mix_svg(cohort)
+    ));
+    page.push_str(&format!(
+        "<p class=\"note\">Made by emolens from per-face records. The numbers of the table are in \
+         <a href=\"{COHORT_CSV}\">{COHORT_CSV}</a> (one row per video) beside this page, with 4 \
+         decimals; each video's folder holds its {REPORT_PAGE}, class.csv and tracks.csv. \
+         {CAUTION}</p>\n"
+    ));
+    page.push_str(PAGE_END);
+    page
+}
+
+/// The page's head, opening tags and title heading.
+fn page_start(title: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Classroom engagement report</title>\n<style>\n{STYLE}</style>\n</head>\n"
+         <title>{title}</title>\n<style>\n{STYLE}</style>\n</head>\n\
+         <body>\n<main>\n<h1>{title}</h1>\n",
+        title = escape(title)
     )
 }
 
 /// Plain-words definitions of attention and the engagement index.
 fn how_to_read(report: &Report) -> String {
+    format!(
+        "<h2>How to read this</h2>\n<p>The video is cut into windows of {}. {}</p>\n",
+        escape(&format_seconds(report.window)),
+        measures_explained(report)
+    )
+}
+
+/// What attention, the engagement index and the attentive share mean, in a few sentences.
+fn measures_explained(report: &Report) -> String {
     let engaged = if report.engaged_labels.is_empty() {
         String::new()
     } else {
         format!(" (here: {})", escape(&report.engaged_labels.join(", ")))
     };
     format!(
-        "<h2>How to read this</h2>\n<p>The video is cut into windows of {window}. \
-         In each window, a face's <strong>attention</strong> is the share of its frames in which \
+        "In each window, a face's <strong>attention</strong> is the share of its frames in which \
          the face was seen from the front, turned towards the camera (a face that turns away keeps \
          its track but stops counting as attentive). Its <strong>engagement index</strong> is the \
          share of its frames in which the face was both seen from the front <em>and</em> showed an \
@@ -73,8 +126,7 @@ fn how_to_read(report: &Report) -> String {
          For the class, the <strong>attentive share</strong> is the share of faces present whose \
          attention is at least {threshold}, and the class engagement index is the mean over the faces \
          present. Read the engagement index together with attention and the expression mix: it \
-         describes what the camera saw of faces, not what people felt or learned.</p>\n",
-        window = escape(&format_seconds(report.window)),
+         describes what the camera saw of faces, not what people felt or learned.",
         threshold = trim_decimals(report.attentive_threshold),
     )
 }
@@ -103,34 +155,133 @@ fn summary_table(report: &Report) -> String {
         ),
     ];
     if !report.tracks.is_empty() {
-        rows.extend([
-            (
-                "Mean faces present per window",
-                format!("{:.1}", overall.mean_faces_present),
-            ),
-            (
-                "Mean attention (share of face frames seen frontal)",
-                format!("{:.2}", overall.attention),
-            ),
-            (
-                "Mean attentive share (faces with attention ≥ threshold)",
-                format!("{:.2}", overall.attentive_share),
-            ),
-            (
-                "Mean class engagement index",
-                format!("{:.2}", overall.engagement),
-            ),
-            (
-                "Expression mix",
-                mix_html(&expression_mix_text(&report.labels, &overall.expression)),
-            ),
-        ]);
+        rows.extend(overall_rows(report));
+        rows.push((
+            "Expression mix",
+            mix_html(&expression_mix_text(&report.labels, &overall.expression)),
+        ));
     }
     let body: String = rows
         .iter()
         .map(|(name, value)| format!("<tr><th scope=\"row\">{name}</th><td>{value}</td></tr>\n"))
         .collect();
     format!("<h2>Summary</h2>\n<p class=\"note\">Averages over windows are taken over the windows with at least one face.</p>\n<table>\n{body}</table>\n")
+}
+
+/// The class-level averages of a video, as (row heading, value) of a table.
+fn overall_rows(report: &Report) -> [(&'static str, String); 4] {
+    let overall = &report.overall;
+    [
+        (
+            "Mean faces present per window",
+            format!("{:.1}", overall.mean_faces_present),
+        ),
+        (
+            "Mean attention (share of face frames seen frontal)",
+            format!("{:.2}", overall.attention),
+        ),
+        (
+            "Mean attentive share (faces with attention ≥ threshold)",
+            format!("{:.2}", overall.attentive_share),
+        ),
+        (
+            "Mean class engagement index",
+            format!("{:.2}", overall.engagement),
+        ),
+    ]
+}
+
+/// The videos side by side: one column per video, one row per figure of `cohort.csv`.
+fn cohort_table(cohort: &Cohort) -> String {
+    let columns: Vec<Vec<(String, String)>> = cohort.videos.iter().map(video_column).collect();
+    let head: String = cohort
+        .videos
+        .iter()
+        .map(|video| {
+            format!(
+                "<th class=\"num\"><a href=\"{}/{REPORT_PAGE}\">{}</a></th>",
+                escape(&video.name),
+                escape(&video.name)
+            )
+        })
+        .collect();
+    let row_count = columns.first().map_or(0, Vec::len);
+    let body: String = (0..row_count)
+        .map(|row| {
+            let heading = &columns[0][row].0;
+            let cells: String = columns
+                .iter()
+                .map(|column| format!("<td class=\"num\">{}</td>", column[row].1))
+                .collect();
+            format!("<tr><th scope=\"row\">{heading}</th>{cells}</tr>\n")
+        })
+        .collect();
+    format!(
+        "<h2>Videos side by side</h2>\n<p class=\"note\">One column per video; the name links to \
+         its report. Averages over windows are taken over the windows with at least one face; \
+         shares are of all the video's face frames.</p>\n<div class=\"wide\">\n<table>\n\
+         <thead><tr><th>Video</th>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n</div>\n"
+    )
+}
+
+/// One video's figures as (row heading, value) pairs, both HTML: the cohort table's column.
+fn video_column(video: &CohortVideo) -> Vec<(String, String)> {
+    let report = &video.report;
+    let overall = &report.overall;
+    let mut column = vec![
+        (
+            "Records file".to_string(),
+            escape(&video.records.display().to_string()),
+        ),
+        (
+            "Video length covered".to_string(),
+            escape(&format_seconds(report.duration)),
+        ),
+        (
+            "Face records (one per face per frame)".to_string(),
+            overall.face_records.to_string(),
+        ),
+    ];
+    column.extend(
+        overall_rows(report)
+            .into_iter()
+            .map(|(heading, value)| (heading.to_string(), value)),
+    );
+    column.extend(
+        report
+            .labels
+            .iter()
+            .zip(&overall.expression)
+            .enumerate()
+            .map(|(index, (label, share))| {
+                (
+                    format!(
+                        "<span class=\"swatch\" style=\"background:{}\"></span>{}",
+                        label_colour(label, index),
+                        escape(label)
+                    ),
+                    percent(*share),
+                )
+            }),
+    );
+    column.extend(
+        report
+            .view_groups
+            .iter()
+            .zip(&overall.view_shares)
+            .map(|(group, share)| {
+                (
+                    format!("{}: {}", escape(&group.view), escape(&group.group)),
+                    percent(*share),
+                )
+            }),
+    );
+    column
+}
+
+/// A share as a whole percentage kept on one line, "52&nbsp;%".
+fn percent(share: f64) -> String {
+    format!("{:.0}&nbsp;%", share * 100.0)
 }
 
 /// Chart (a): attentive share and engagement per window, plus faces present.
@@ -194,12 +345,11 @@ fn track_table(report: &Report) -> String {
 }
 
 fn page_footer() -> String {
-    "<p class=\"note\">Made by emolens from per-face records. The numbers behind the charts are in \
+    format!(
+        "<p class=\"note\">Made by emolens from per-face records. The numbers behind the charts are in \
      <a href=\"class.csv\">class.csv</a> (one row per window) and <a href=\"tracks.csv\">tracks.csv</a> \
-     (one row per face per window) beside this page. Expression labels come from a model that makes \
-     mistakes, more for some faces, lighting and angles than others; treat the figures as a rough \
-     description of what the camera saw.</p>\n"
-        .to_string()
+     (one row per face per window) beside this page. {CAUTION}</p>\n"
+    )
 }
 
 /// A video time as "12 s" (short videos), "m:ss" or "h:mm:ss".

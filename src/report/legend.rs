@@ -3,7 +3,6 @@
 
 use super::charts::{CHART_WIDTH, CHAR_WIDTH, LEGEND_LINE, PLOT_LEFT, PLOT_RIGHT};
 use super::html::{escape, label_colour};
-use super::Report;
 
 /// One entry of a chart legend.
 pub(super) struct LegendItem {
@@ -65,9 +64,8 @@ impl LegendItem {
 }
 
 /// One legend entry per label, in label order.
-pub(super) fn label_legend_items(report: &Report) -> Vec<LegendItem> {
-    report
-        .labels
+pub(super) fn label_legend_items(labels: &[String]) -> Vec<LegendItem> {
+    labels
         .iter()
         .enumerate()
         .map(|(index, label)| LegendItem::cell(&label_colour(label, index), 1.0, label.clone()))

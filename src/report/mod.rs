@@ -6,8 +6,10 @@
 //! mix (share of frames per top label, and per view group) and the engagement index
 //! (share of frames that were frontal *and* showed an engaged expression).
 //! The result is written as two CSV files and one self-contained HTML page.
+//! Several videos' reports are put side by side by [`cohort`].
 
 mod charts;
+pub mod cohort;
 mod csv_out;
 mod error;
 mod html;
@@ -27,6 +29,9 @@ pub use error::ReportError;
 pub use records::{parse_records, read_records};
 use tally::{class_windows, overall, track_summaries, track_windows, LabelScheme, Tallies};
 use windows::{timeline_end, usable_window, window_bounds, window_count};
+
+/// File name of the report page that [`write_report`] writes.
+const REPORT_PAGE: &str = "report.html";
 
 /// Slack for floating-point time arithmetic (a time 1e-9 s before a window edge
 /// counts as on the edge).
@@ -195,6 +200,8 @@ pub struct Overall {
     pub engagement: f64,
     /// Share of all face records per top label, in label order.
     pub expression: Vec<f64>,
+    /// Share of all face records per view group, in [`Report::view_groups`] order.
+    pub view_shares: Vec<f64>,
 }
 
 /// A computed engagement report.
@@ -247,9 +254,16 @@ pub fn default_engaged(labels: &[String], views: &Views) -> Vec<String> {
         .collect()
 }
 
-/// Checks that the records carry the model's labels in the model's order.
+/// Checks that the records (read from `path`) carry the model's labels in the model's order.
 /// Passes when either side is empty.
-pub fn check_labels(records: &[FaceRecord], labels: &[String]) -> Result<(), ReportError> {
+///
+/// # Errors
+/// [`ReportError::LabelMismatch`] naming the file and both label lists.
+pub fn check_labels(
+    records: &[FaceRecord],
+    labels: &[String],
+    path: &Path,
+) -> Result<(), ReportError> {
     let Some(first) = records.first() else {
         return Ok(());
     };
@@ -257,6 +271,7 @@ pub fn check_labels(records: &[FaceRecord], labels: &[String]) -> Result<(), Rep
         return Ok(());
     }
     Err(ReportError::LabelMismatch {
+        path: path.to_path_buf(),
         found: first.prob_labels().collect::<Vec<_>>().join(", "),
         expected: labels.join(", "),
     })
@@ -360,7 +375,7 @@ pub fn write_report(report: &Report, dir: &Path) -> Result<ReportFiles, ReportEr
     let files = ReportFiles {
         class_csv: dir.join("class.csv"),
         tracks_csv: dir.join("tracks.csv"),
-        html: dir.join("report.html"),
+        html: dir.join(REPORT_PAGE),
     };
     write_atomically(&files.class_csv, |out| {
         csv_out::write_class_csv(report, out)
@@ -412,12 +427,18 @@ pub fn summary(report: &Report) -> String {
 
 /// "happy 52 %, sad 26 %, ...": labels by share, largest first, leaving out those that round to 0 %.
 fn expression_mix_text(labels: &[String], shares: &[f64]) -> String {
+    top_labels_text(labels, shares, usize::MAX)
+}
+
+/// Like [`expression_mix_text`], but only the `limit` largest shares.
+fn top_labels_text(labels: &[String], shares: &[f64], limit: usize) -> String {
     let mut pairs: Vec<(&String, f64)> = labels.iter().zip(shares.iter().copied()).collect();
     pairs.sort_by(|a, b| b.1.total_cmp(&a.1));
     let parts: Vec<String> = pairs
         .iter()
         .map(|(label, share)| (label, (share * 100.0).round()))
         .filter(|(_, percent)| *percent >= 1.0)
+        .take(limit)
         .map(|(label, percent)| format!("{label} {percent:.0} %"))
         .collect();
     if parts.is_empty() {
@@ -751,11 +772,15 @@ mod tests {
     #[test]
     fn check_labels_rejects_another_label_order() {
         let records = vec![record(1, 0.0, "happy", true)];
-        assert!(check_labels(&records, &fer()).is_ok());
-        assert!(check_labels(&records, &[]).is_ok());
+        let path = Path::new("faces.jsonl");
+        assert!(check_labels(&records, &fer(), path).is_ok());
+        assert!(check_labels(&records, &[], path).is_ok());
         let mut other = fer();
         other.swap(0, 1);
-        let message = check_labels(&records, &other).unwrap_err().to_string();
+        let message = check_labels(&records, &other, path)
+            .unwrap_err()
+            .to_string();
+        assert!(message.starts_with("faces.jsonl: "), "{message}");
         assert!(message.contains("angry, disgust"), "{message}");
     }
 

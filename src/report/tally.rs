@@ -292,5 +292,6 @@ pub(super) fn overall(tallies: &Tallies, windows: &[ClassWindow], scheme: &Label
         attentive_share: mean(with_faces.iter().map(|w| w.attentive_share)),
         engagement: mean(with_faces.iter().map(|w| w.engagement)),
         expression: all.expression_shares(),
+        view_shares: all.view_shares(&scheme.group_members),
     }
 }
