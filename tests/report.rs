@@ -492,12 +492,6 @@ fn cohort_refuses_duration_missing_files_and_other_labels() -> anyhow::Result<()
         &run(&[&a, &missing], &[]),
         &["missing.jsonl", "check that the file exists"],
     );
-    let empty = dir.path().join("empty.jsonl");
-    std::fs::write(&empty, "")?;
-    assert_clean_failure(
-        &run(&[&a, &empty], &[]),
-        &["empty.jsonl", "no face records"],
-    );
     let output = run(&[&a, &b], &[]);
     assert_clean_failure(&output, &["b.jsonl", "a.jsonl", "same model"]);
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -74,12 +74,13 @@ pub struct CohortFiles {
     pub html: PathBuf,
 }
 
-/// Reads, checks and measures every records file. Each file must hold face records, all with
-/// the labels of the first file (and of the model when `labels` is not empty). The records of
-/// one file are dropped once its report is built, so only one file is in memory at a time.
+/// Reads, checks and measures every records file. The files that hold face records must all
+/// carry the labels of the first of them (and of the model when `labels` is not empty); an empty
+/// file is a video in which no face was found, measured as such with those labels. The records
+/// of one file are dropped once its report is built, so only one file is in memory at a time.
 ///
 /// # Errors
-/// A missing, unreadable, empty or malformed file, or labels that differ; the error names the file.
+/// A missing, unreadable or malformed file, or labels that differ; the error names the file.
 pub fn load(
     paths: &[PathBuf],
     labels: &[String],
@@ -91,12 +92,13 @@ pub fn load(
         check_is_file(path)?;
     }
     let mut reference: Option<(&Path, Vec<String>)> = None;
-    let mut videos = Vec::with_capacity(paths.len());
-    for (path, name) in paths.iter().zip(video_names(paths)) {
+    let mut reports = Vec::with_capacity(paths.len());
+    for path in paths {
         let records = read_records(path)?;
-        let first = records
-            .first()
-            .ok_or_else(|| ReportError::NoRecords { path: path.clone() })?;
+        let Some(first) = records.first() else {
+            reports.push(None);
+            continue;
+        };
         let found: Vec<String> = first.prob_labels().map(str::to_string).collect();
         match &reference {
             None => {
@@ -113,12 +115,23 @@ pub fn load(
             }
             Some(_) => {}
         }
-        videos.push(CohortVideo {
+        reports.push(Some(build(&records, labels, views, config)));
+    }
+    // Videos without faces get the labels the others carry.
+    let no_face_labels = match (labels.is_empty(), reference) {
+        (false, _) | (true, None) => labels.to_vec(),
+        (true, Some((_, found))) => found,
+    };
+    let videos = paths
+        .iter()
+        .zip(video_names(paths))
+        .zip(reports)
+        .map(|((path, name), report)| CohortVideo {
             name,
             records: path.clone(),
-            report: build(&records, labels, views, config),
-        });
-    }
+            report: report.unwrap_or_else(|| build(&[], &no_face_labels, views, config)),
+        })
+        .collect();
     Ok(Cohort { videos })
 }
 
@@ -512,7 +525,8 @@ mod tests {
     }
 
     #[test]
-    fn refuses_a_missing_or_empty_file_naming_it() -> Result<(), Box<dyn std::error::Error>> {
+    fn refuses_a_missing_file_and_measures_an_empty_one() -> Result<(), Box<dyn std::error::Error>>
+    {
         let dir = tempfile::tempdir()?;
         let mut files = two_lessons(dir.path())?;
         files.push(dir.path().join("missing.jsonl"));
@@ -522,15 +536,13 @@ mod tests {
         assert!(message.contains("missing.jsonl"), "{message}");
         assert!(message.contains("check that the file exists"), "{message}");
 
+        // An empty file: a video without faces, measured with the others' labels.
         files[2] = dir.path().join("empty.jsonl");
         fs::write(&files[2], "\n")?;
-        let message = load(&files, &[], &Views::new(), &config())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            message.contains("empty.jsonl: no face records"),
-            "{message}"
-        );
+        let cohort = load(&files, &[], &Views::new(), &config())?;
+        let no_faces = &cohort.videos[2].report;
+        assert_eq!(no_faces.overall.face_records, 0);
+        assert_eq!(no_faces.labels, cohort.videos[0].report.labels);
 
         files[2] = dir.path().to_path_buf();
         let message = load(&files, &[], &Views::new(), &config())

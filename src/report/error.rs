@@ -70,15 +70,6 @@ pub enum ReportError {
         /// Labels of the model, comma separated.
         expected: String,
     },
-    /// A records file of a cohort holds no face record, so it has neither labels nor a length.
-    #[error(
-        "{}: no face records in the file; give the records of `emolens annotate --json` on a video with faces, or leave the file out of the cohort",
-        path.display()
-    )]
-    NoRecords {
-        /// The file.
-        path: PathBuf,
-    },
     /// A records file of a cohort carries other labels, or another order, than the first file.
     #[error(
         "{}: the face records carry the labels ({found}) but {} carries ({expected}); a cohort compares videos annotated with the same model: annotate the video again with that model or leave the file out",
