@@ -35,7 +35,7 @@ echo "videos: ${#good[@]} real clips and one damaged copy"
 
 cluster_start
 submit() {
-  sbatch --parsable --array=0-1 --chdir="$work" --output="$work/logs/%A_%a.out" \
+  sbatch --parsable --array=0-1 --cpus-per-task=1 --chdir="$work" --output="$work/logs/%A_%a.out" \
     --export=ALL,EMOLENS="$bin" scripts/slurm/annotate-array.sbatch "$work/videos.txt" "$work/out"
 }
 job=$(submit)
