@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
@@ -145,31 +145,32 @@ fn optional_cell(out: &mut impl Write, value: Option<f32>) -> std::io::Result<()
 /// One output file, written under its partial name.
 struct Sink {
     writer: BufWriter<File>,
-    partial: PathBuf,
-    target: PathBuf,
+    claim: crate::output::Claim,
 }
 
 impl Sink {
     fn create(target: &Path) -> std::io::Result<Self> {
-        let partial = crate::output::partial_path(target);
+        let claim = crate::output::Claim::new(target);
         Ok(Self {
-            writer: BufWriter::new(File::create(&partial)?),
-            partial,
-            target: target.to_owned(),
+            writer: BufWriter::new(File::create(claim.partial())?),
+            claim,
         })
     }
 
-    /// Flushes and renames the file into place (on failure, [`Drop`] removes it).
-    fn finish(mut self) -> std::io::Result<()> {
-        self.writer.flush()?;
-        std::fs::rename(&self.partial, &self.target)
+    /// Flushes and moves the file into place (on failure, [`Drop`] removes it).
+    fn finish(mut self) -> Result<(), crate::output::WriteError> {
+        let finished = self.writer.flush().and_then(|()| self.claim.commit());
+        finished.map_err(|error| crate::output::WriteError {
+            path: self.claim.target().to_owned(),
+            error,
+        })
     }
 }
 
 impl Drop for Sink {
     /// Removes the partial file; after a successful [`Sink::finish`] it is already gone.
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.partial);
+        self.claim.abandon();
     }
 }
 
@@ -286,15 +287,12 @@ impl RecordWriter {
         Ok(())
     }
 
-    /// Flushes and renames the files into place.
+    /// Flushes and moves the files into place.
     ///
     /// # Errors
-    /// I/O errors.
-    pub fn finish(self) -> std::io::Result<()> {
-        if let Some(sink) = self.json {
-            sink.finish()?;
-        }
-        if let Some(sink) = self.csv {
+    /// [`crate::output::WriteError`] naming the file.
+    pub fn finish(self) -> Result<(), crate::output::WriteError> {
+        for sink in [self.json, self.csv].into_iter().flatten() {
             sink.finish()?;
         }
         Ok(())
@@ -356,7 +354,11 @@ mod tests {
         let json = dir.path().join("f.jsonl");
         let labels = vec!["happy".to_owned()];
         let writer = RecordWriter::create(Some(&json), None, &labels, &[])?;
-        assert!(crate::output::partial_path(&json).exists());
+        let partial = std::fs::read_dir(dir.path())?.flatten().any(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.starts_with("f.jsonl.") && name.ends_with(".partial")
+        });
+        assert!(partial, "written under a partial name");
         drop(writer);
         assert_eq!(
             std::fs::read_dir(dir.path())?.count(),

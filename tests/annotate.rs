@@ -8,7 +8,7 @@ use assert_cmd::Command;
 
 use crate::util::{
     assert_clean_failure, assert_face_record, default_model, ffmpeg, frame_rate, gray_frame,
-    mean_difference, os, probe, records, video,
+    mean_difference, os, partial_files, probe, records, video,
 };
 
 pub fn annotate(args: &[&std::ffi::OsStr]) -> Output {
@@ -392,9 +392,15 @@ fn ctrl_c_leaves_a_playable_video_and_complete_records() -> anyhow::Result<()> {
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     // Stop it once the encoder has written a good part of a second of video.
-    let partial = emolens::output::partial_path(&out);
+    let partial_size = || {
+        partial_files(dir.path())
+            .iter()
+            .filter(|p| p.to_string_lossy().contains("out.mp4."))
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .sum::<u64>()
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::metadata(&partial).map_or(0, |m| m.len()) < 200_000 {
+    while partial_size() < 200_000 {
         assert!(
             std::time::Instant::now() < deadline,
             "no video written within 60 s"
@@ -412,7 +418,10 @@ fn ctrl_c_leaves_a_playable_video_and_complete_records() -> anyhow::Result<()> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(!partial.exists(), "the partial file was renamed");
+    assert!(
+        partial_files(dir.path()).is_empty(),
+        "the partial files were moved into place"
+    );
     let frames = probe(&out)
         .into_iter()
         .find(|s| s.0 == "h264")

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::annotate::annotate;
-use crate::util::{default_model, os, records, video};
+use crate::util::{default_model, os, partial_files, records, video};
 
 /// Short real clips (72, 95 and 95 frames), used over and over as the batch's good videos.
 const CLIPS: [&str; 3] = [
@@ -163,10 +163,54 @@ fn a_killed_run_resumes_to_the_same_outputs() -> anyhow::Result<()> {
             }
         }
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&resumed)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".partial"))
-        .collect();
+    let leftovers = partial_files(&resumed);
     assert!(leftovers.is_empty(), "partial files left: {leftovers:?}");
+    Ok(())
+}
+
+#[test]
+fn two_runs_on_one_output_one_wins_the_other_says_so() -> anyhow::Result<()> {
+    default_model();
+    let dir = tempfile::tempdir()?;
+    let input = video("pyfeat_WolfgangLanger_Pexels.mp4");
+    let (out, json) = (dir.path().join("out.mp4"), dir.path().join("faces.jsonl"));
+    let start = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("emolens"))
+            .args(["annotate", "--quiet"])
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .arg("--json")
+            .arg(&json)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+    };
+    let (first, second) = (start()?, start()?);
+    let runs = [first.wait_with_output()?, second.wait_with_output()?];
+    let winners = runs.iter().filter(|run| run.status.success()).count();
+    assert_eq!(winners, 1, "one run wins");
+    let loser = runs
+        .iter()
+        .find(|run| !run.status.success())
+        .expect("a loser");
+    let stderr = String::from_utf8_lossy(&loser.stderr);
+    assert_eq!(loser.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("another run finished this file") && stderr.contains("out."),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let streams = crate::util::probe(&out);
+    assert_eq!(
+        streams.iter().find(|s| s.0 == "h264").map(|s| s.1),
+        Some(472)
+    );
+    assert_eq!(records(&json).len(), 472, "the winner's records, intact");
+    assert_eq!(
+        summary(&dir.path().join("out.summary.json"))["status"],
+        "done"
+    );
+    assert!(partial_files(dir.path()).is_empty(), "no partial file left");
     Ok(())
 }

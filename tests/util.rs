@@ -196,6 +196,19 @@ pub fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
     total as f64 / a.len().max(1) as f64
 }
 
+/// The partial files (written, not yet moved into place) in `folder`.
+pub fn partial_files(folder: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| path.to_string_lossy().ends_with(".partial"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Runs ffmpeg quietly with `args`.
 pub fn ffmpeg(args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
     let status = std::process::Command::new("ffmpeg")

@@ -171,11 +171,12 @@ pub fn run(
             });
             continue;
         }
+        let summary_claim = crate::output::Claim::new(&job.summary);
         let ran = run_job(config, job, &env, stop).and_then(|outcome| {
             finish(job, &outcome)?;
             Ok(outcome)
         });
-        let result = match ran {
+        let mut result = match ran {
             Ok(outcome) => {
                 let status = if outcome.interrupted {
                     Status::Interrupted
@@ -207,7 +208,15 @@ pub fn run(
                 }
             }
         };
-        write_summary(config, &result)?;
+        // A failed video's error is already told; its summary not being written (another run
+        // finished the video meanwhile, say) adds nothing.
+        if let Err(e) = write_summary(config, &result, &summary_claim) {
+            if result.status != Status::Failed {
+                eprintln!("error: {e:#}");
+                result.status = Status::Failed;
+                result.error = Some(format!("{e:#}"));
+            }
+        }
         let interrupted = result.status == Status::Interrupted;
         results.push(result);
         if interrupted {
@@ -217,8 +226,12 @@ pub fn run(
     Ok(results)
 }
 
-/// Writes `NAME.summary.json` for a video that ran.
-fn write_summary(config: &AnnotateConfig, result: &JobResult) -> Result<()> {
+/// Writes `NAME.summary.json` for a video that ran, as claimed when it began.
+fn write_summary(
+    config: &AnnotateConfig,
+    result: &JobResult,
+    claim: &crate::output::Claim,
+) -> Result<()> {
     let counts = result.outcome.as_ref().map(|outcome| {
         let seconds = outcome.elapsed.as_secs_f64();
         Counts {
@@ -250,12 +263,7 @@ fn write_summary(config: &AnnotateConfig, result: &JobResult) -> Result<()> {
         detector: config.faces.detect.detector.name().to_owned(),
         command: config.command.clone(),
     };
-    summary.write(&result.job.summary).with_context(|| {
-        format!(
-            "{}: cannot write the video's summary; choose a writable output folder",
-            result.job.summary.display()
-        )
-    })
+    summary.write_claimed(claim)
 }
 
 fn run_job(

@@ -2,7 +2,7 @@
 //! stage; the slowed part goes through the in-between frame filter, and every output frame gets
 //! its overlays drawn afresh, from boxes moved part way between the two input frames it lies
 //! between and the labels of the nearer one, so boxes and text stay sharp. The sound is slowed
-//! with it. Written under `OUTPUT.partial` like the annotated video; a run that stops early
+//! with it. Written under a partial name like the annotated video; a run that stops early
 //! leaves no slow copy behind.
 
 use std::collections::VecDeque;

@@ -315,9 +315,7 @@ pub fn overlay(
         let ClassifiedFrame { mut frame, faces } = match item {
             Item::Frame(frame) => frame,
             Item::Tail(audio) => {
-                records
-                    .finish()
-                    .context("finishing the face record files")?;
+                records.finish()?;
                 if let Some(slow) = &slow {
                     let _ = slow.send(Item::Tail(audio.clone()));
                 }

@@ -90,8 +90,22 @@ impl VideoSummary {
     /// # Errors
     /// The file cannot be written.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        self.write_claimed(&crate::output::Claim::new(path))
+    }
+
+    /// Writes the summary as `claim`'s file: claimed when the video's run began, so that a
+    /// summary another run finished meanwhile is kept (see [`crate::output::Claim`]).
+    ///
+    /// # Errors
+    /// The file cannot be written, or another run finished it meanwhile.
+    pub fn write_claimed(&self, claim: &crate::output::Claim) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(self)?;
-        crate::output::write_file(path, format!("{text}\n").as_bytes())?;
+        claim
+            .write(|out| std::io::Write::write_all(out, format!("{text}\n").as_bytes()))
+            .map_err(|error| crate::output::WriteError {
+                path: claim.target().to_owned(),
+                error,
+            })?;
         Ok(())
     }
 

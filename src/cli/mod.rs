@@ -28,6 +28,11 @@ pub struct Cli {
     /// scripts/setup.sh install folder.
     #[arg(long, global = true, value_name = "FILE")]
     pub ort_lib: Option<PathBuf>,
+    /// Let finished outputs replace files that another run finished while this one was writing
+    /// them. Without it, the first run to finish keeps its file and the other fails naming it;
+    /// files that were there before the run started are replaced either way.
+    #[arg(long, global = true)]
+    pub overwrite: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -68,6 +73,9 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// # Errors
 /// Whatever the command reports; the message names the file and the fix.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    if cli.overwrite {
+        crate::output::allow_overwrite();
+    }
     match cli.command {
         Command::Train(args) => {
             let folds = args.folds;

@@ -339,9 +339,7 @@ impl Session<'_> {
         if let Some(recorder) = self.recorder.take() {
             finish_recording(recorder)?;
         }
-        self.records
-            .finish()
-            .context("finishing the face record file")?;
+        self.records.finish()?;
         let elapsed = self
             .first_at
             .map_or(0.0, |t| t.elapsed().as_secs_f64())

@@ -1,5 +1,5 @@
 //! Recording the annotated live stream: BGR frames converted to YUV 4:2:0 and handed to the
-//! file pipeline's [`Encoder`] (H.264 in MP4, written as `.partial` and renamed when finished),
+//! file pipeline's [`Encoder`] (H.264 in MP4, written under a partial name and moved into place when finished),
 //! timestamped in milliseconds by their capture times, so the file plays at the pace the frames
 //! were shown, gaps of dropped frames included.
 

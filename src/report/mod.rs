@@ -366,7 +366,7 @@ fn flatten_views(views: &Views) -> Vec<ViewGroup> {
 }
 
 /// Writes `class.csv`, `tracks.csv` and `report.html` into `dir`, creating it if
-/// missing. Each file is written as `NAME.partial` and renamed when complete.
+/// missing. Each file is written under a partial name and moved into place when complete.
 pub fn write_report(report: &Report, dir: &Path) -> Result<ReportFiles, ReportError> {
     fs::create_dir_all(dir).map_err(|error| ReportError::Write {
         path: dir.to_path_buf(),

@@ -1,6 +1,7 @@
 //! H.264 (libx264) in MP4 with the input's size, frame count and timestamps, and the input's
-//! audio stream copied packet for packet. Written under `OUTPUT.partial` and renamed by
-//! [`Encoder::finish`], so a file at the output path is always complete and playable.
+//! audio stream copied packet for packet. Written under a partial name ([`crate::output::Claim`])
+//! and moved into place by [`Encoder::finish`], so a file at the output path is always complete
+//! and playable.
 
 use std::path::{Path, PathBuf};
 
@@ -47,13 +48,13 @@ pub struct Encoder {
     frame_duration: i64,
     last_pts: Option<i64>,
     frames: usize,
-    partial: PathBuf,
+    claim: crate::output::Claim,
     target: PathBuf,
     finished: bool,
 }
 
 impl Encoder {
-    /// Creates `target` (as `target.partial` until [`finish`](Self::finish)) for a video like `info`.
+    /// Creates `target` (under a partial name until [`finish`](Self::finish)) for a video like `info`.
     ///
     /// # Errors
     /// [`VideoError`] when the file cannot be created or x264 refuses the settings.
@@ -62,10 +63,10 @@ impl Encoder {
         info: &VideoInfo,
         options: &EncodeOptions,
     ) -> Result<Self, VideoError> {
-        let partial = crate::output::partial_path(target);
+        let claim = crate::output::Claim::new(target);
         let fail = |what, e: ffmpeg::Error| VideoError::codec(target, what, e);
-        let mut output =
-            format::output_as(&partial, "mp4").map_err(|e| fail("creating the output file", e))?;
+        let mut output = format::output_as(claim.partial(), "mp4")
+            .map_err(|e| fail("creating the output file", e))?;
         let global_header = output
             .format()
             .flags()
@@ -168,7 +169,7 @@ impl Encoder {
             frame_duration,
             last_pts: None,
             frames: 0,
-            partial,
+            claim,
             target: target.to_owned(),
             finished: false,
         })
@@ -271,8 +272,8 @@ impl Encoder {
         self.output
             .write_trailer()
             .map_err(|e| VideoError::codec(&self.target, "writing the MP4 index", e))?;
-        std::fs::rename(&self.partial, &self.target).map_err(|e| {
-            VideoError::codec(&self.target, "renaming the finished file into place", e)
+        self.claim.commit().map_err(|e| {
+            VideoError::codec(&self.target, "moving the finished file into place", e)
         })?;
         self.finished = true;
         Ok(self.target.clone())
@@ -286,7 +287,7 @@ impl Drop for Encoder {
                 "warning: {} was not finished; removing the partial file",
                 self.target.display()
             );
-            let _ = std::fs::remove_file(&self.partial);
+            self.claim.abandon();
         }
     }
 }
