@@ -272,6 +272,43 @@ fn report_refuses_records_that_are_not_face_records() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[test]
+fn report_numbers_from_elsewhere_cannot_crash_it_or_make_it_run_away() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let good = r#"{"frame":0,"time":0.5,"id":1,"box":[1,2,30,30],"label":"happy","confidence":0.9,"probs":{"happy":0.9,"sad":0.1}}"#;
+    let run = |time: &str, extra: &[&str]| {
+        let records = dir.path().join("faces.jsonl");
+        std::fs::write(&records, format!("{good}\n{}\n", good.replace("0.5", time)))
+            .expect("records written");
+        let out = dir.path().join("r");
+        let mut args = vec![os("report"), records.as_os_str(), os("-o"), out.as_os_str()];
+        args.extend(extra.iter().map(|a| os(a)));
+        let started = std::time::Instant::now();
+        let output = emolens(&args);
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "ran away: {time} {extra:?}"
+        );
+        output
+    };
+    for time in ["1e300", "1e12", "-50"] {
+        assert_clean_failure(&run(time, &[]), &["faces.jsonl", "line 2", "`time`"]);
+    }
+    assert_clean_failure(
+        &run("1.5", &["--duration", "1e12"]),
+        &["--duration", "out of range"],
+    );
+    assert_clean_failure(
+        &run("3600", &["--window", "0.000001s"]),
+        &["windows", "give a --window of at least"],
+    );
+    assert!(
+        run("3600", &["--window", "1s"]).status.success(),
+        "an hour in 1 s windows"
+    );
+    Ok(())
+}
+
 /// Sharpness (variance of the Laplacian) of the inner half of `bbox` in frame 30 of `video`.
 fn face_sharpness(video: &Path, bbox: [i32; 4], dir: &Path) -> anyhow::Result<f64> {
     let png = dir.join("frame.png");

@@ -99,8 +99,11 @@ pub fn run(args: &ReportArgs, ort_lib: Option<&Path>) -> Result<()> {
                 args.records.len()
             );
         }
-        if !(d.is_finite() && d > 0.0) {
-            bail!("--duration {d} is out of range: give the video's length in seconds");
+        if !(d.is_finite() && d > 0.0 && d <= report::MAX_SECONDS) {
+            bail!(
+                "--duration {d} is out of range: give the video's length in seconds (at most {})",
+                report::MAX_SECONDS
+            );
         }
     }
     let config = args.options.config(args.duration)?;
@@ -143,7 +146,7 @@ pub fn write(
 ) -> Result<String> {
     let faces = report::read_records(records)?;
     report::check_labels(&faces, labels, records)?;
-    let built = report::build(&faces, labels, views, config);
+    let built = report::build(&faces, labels, views, config)?;
     let files = report::write_report(&built, dir)?;
     Ok(format!(
         "report: {}\n{}\n  files: {}, {}, {}",

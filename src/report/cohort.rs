@@ -115,7 +115,7 @@ pub fn load(
             }
             Some(_) => {}
         }
-        reports.push(Some(build(&records, labels, views, config)));
+        reports.push(Some(build(&records, labels, views, config)?));
     }
     // Videos without faces get the labels the others carry.
     let no_face_labels = match (labels.is_empty(), reference) {
@@ -126,12 +126,17 @@ pub fn load(
         .iter()
         .zip(video_names(paths))
         .zip(reports)
-        .map(|((path, name), report)| CohortVideo {
-            name,
-            records: path.clone(),
-            report: report.unwrap_or_else(|| build(&[], &no_face_labels, views, config)),
+        .map(|((path, name), report)| {
+            Ok(CohortVideo {
+                name,
+                records: path.clone(),
+                report: match report {
+                    Some(report) => report,
+                    None => build(&[], &no_face_labels, views, config)?,
+                },
+            })
         })
-        .collect();
+        .collect::<Result<_, ReportError>>()?;
     Ok(Cohort { videos })
 }
 

@@ -94,6 +94,20 @@ pub enum ReportError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The window is too short for the video's length.
+    #[error(
+        "a {window} s window cuts {duration:.1} s into {count} windows, more than a report takes ({max}); give a --window of at least {shortest:.3} s",
+        max = super::MAX_WINDOWS,
+        shortest = duration / super::MAX_WINDOWS as f64
+    )]
+    TooManyWindows {
+        /// Windows it would take.
+        count: usize,
+        /// The window in seconds.
+        window: f64,
+        /// The covered length in seconds.
+        duration: f64,
+    },
     /// An output file could not be written.
     #[error(
         "could not write {}: {error}; check that the folder is writable and the disk has room",

@@ -33,6 +33,15 @@ use windows::{timeline_end, usable_window, window_bounds, window_count};
 /// File name of the report page that [`write_report`] writes.
 const REPORT_PAGE: &str = "report.html";
 
+/// Most time windows a report has: its time and memory grow with the records, not with the
+/// window given (about 100 bytes per window).
+pub const MAX_WINDOWS: usize = 100_000;
+/// Longest video a report takes, in seconds (about 11.6 days): record times and `--duration`
+/// beyond it are refused.
+pub const MAX_SECONDS: f64 = 1e6;
+/// Highest frame number a record may carry (a million seconds at 1000 frames per second).
+pub const MAX_FRAME: u64 = 1_000_000_000;
+
 /// Slack for floating-point time arithmetic (a time 1e-9 s before a window edge
 /// counts as on the edge).
 const TIME_EPSILON: f64 = 1e-9;
@@ -81,6 +90,9 @@ pub fn parse_window(text: &str) -> Result<f64, ReportError> {
     }
     if seconds <= 0.0 {
         return Err(bad("must be longer than zero"));
+    }
+    if seconds > MAX_SECONDS {
+        return Err(bad("longer than any video a report takes (1,000,000 s)"));
     }
     Ok(seconds)
 }
@@ -280,12 +292,16 @@ pub fn check_labels(
 /// Computes the report. `labels` is the model's label order; when empty it is
 /// taken from the first record's `probs`. Top labels missing from it are added
 /// at the end (see [`check_labels`] to reject such input instead).
+///
+/// # Errors
+/// [`ReportError::TooManyWindows`] when the window is so short for the video's length that the
+/// report would have more than [`MAX_WINDOWS`] windows.
 pub fn build(
     records: &[FaceRecord],
     labels: &[String],
     views: &Views,
     config: &ReportConfig,
-) -> Report {
+) -> Result<Report, ReportError> {
     let labels = resolve_labels(records, labels);
     let views = if views.is_empty() {
         crate::model_meta::default_views(&labels)
@@ -302,11 +318,15 @@ pub fn build(
 
     let duration = timeline_end(records, config.duration);
     let window = usable_window(config.window, duration);
-    let bounds = window_bounds(
-        window_count(duration, window, !records.is_empty()),
-        window,
-        duration,
-    );
+    let count = window_count(duration, window, !records.is_empty());
+    if count > MAX_WINDOWS {
+        return Err(ReportError::TooManyWindows {
+            count,
+            window,
+            duration,
+        });
+    }
+    let bounds = window_bounds(count, window, duration);
 
     let tallies = Tallies::collect(records, &scheme, window, bounds.len());
     let track_windows = track_windows(&tallies, &bounds, &scheme);
@@ -319,7 +339,7 @@ pub fn build(
     );
     let tracks = track_summaries(&tallies, &scheme);
     let overall = overall(&tallies, &windows, &scheme);
-    Report {
+    Ok(Report {
         labels,
         view_groups,
         engaged_labels,
@@ -330,7 +350,7 @@ pub fn build(
         track_windows,
         tracks,
         overall,
-    }
+    })
 }
 
 /// The model's labels, or the first record's, plus any top label missing from them.
@@ -475,6 +495,16 @@ mod tests {
     use super::windows::window_of;
     use super::*;
 
+    /// The report of records the tests make, which always fit the window limit.
+    fn built(
+        records: &[FaceRecord],
+        labels: &[String],
+        views: &Views,
+        config: &ReportConfig,
+    ) -> Report {
+        build(records, labels, views, config).expect("a report within the window limit")
+    }
+
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|item| item.to_string()).collect()
     }
@@ -581,7 +611,7 @@ mod tests {
     #[test]
     fn records_after_the_duration_fall_in_the_last_window() {
         let records = vec![record(1, 5.0, "happy", true), record(1, 25.0, "sad", true)];
-        let report = build(&records, &fer(), &Views::new(), &config(10.0, Some(20.0)));
+        let report = built(&records, &fer(), &Views::new(), &config(10.0, Some(20.0)));
         assert_eq!(report.windows.len(), 2);
         assert_eq!(report.windows[1].face_records, 1);
         assert!(close(
@@ -592,7 +622,7 @@ mod tests {
 
     #[test]
     fn without_duration_the_last_record_time_sets_the_end() {
-        let report = build(&two_tracks(), &fer(), &Views::new(), &config(10.0, None));
+        let report = built(&two_tracks(), &fer(), &Views::new(), &config(10.0, None));
         assert!(close(report.duration, 16.0));
         assert_eq!(report.windows.len(), 2);
         assert!(close(report.windows[1].end, 16.0));
@@ -600,7 +630,7 @@ mod tests {
 
     #[test]
     fn measures_two_tracks_across_two_windows() {
-        let report = build(
+        let report = built(
             &two_tracks(),
             &fer(),
             &Views::new(),
@@ -680,13 +710,13 @@ mod tests {
             attentive_threshold: 0.8,
             ..config(10.0, Some(20.0))
         };
-        let report = build(&two_tracks(), &fer(), &Views::new(), &strict);
+        let report = built(&two_tracks(), &fer(), &Views::new(), &strict);
         assert!(close(report.windows[0].attentive_share, 0.5)); // 0.75 < 0.8, 1.0 counts
         let exact = ReportConfig {
             attentive_threshold: 0.75,
             ..strict
         };
-        let report = build(&two_tracks(), &fer(), &Views::new(), &exact);
+        let report = built(&two_tracks(), &fer(), &Views::new(), &exact);
         assert!(close(report.windows[0].attentive_share, 1.0)); // >= counts
     }
 
@@ -696,7 +726,7 @@ mod tests {
             engaged_labels: strings(&["happy"]),
             ..config(10.0, Some(20.0))
         };
-        let report = build(&two_tracks(), &fer(), &Views::new(), &only_happy);
+        let report = built(&two_tracks(), &fer(), &Views::new(), &only_happy);
         assert!(close(report.track_windows[2].engagement, 0.0)); // track 2 early: surprise only
         assert_eq!(report.engaged_labels, ["happy"]);
     }
@@ -729,7 +759,7 @@ mod tests {
             "mood".to_string(),
             BTreeMap::from([("up".to_string(), strings(&["happy", "surprise"]))]),
         );
-        let report = build(&two_tracks(), &fer(), &views, &config(10.0, Some(20.0)));
+        let report = built(&two_tracks(), &fer(), &views, &config(10.0, Some(20.0)));
         assert_eq!(report.view_groups.len(), 1);
         assert_eq!(report.view_groups[0].column_name(), "mood_up");
         assert_eq!(report.engaged_labels, fer()); // no valence view: every label
@@ -738,18 +768,18 @@ mod tests {
 
     #[test]
     fn empty_input_without_duration_has_no_windows() {
-        let report = build(&[], &fer(), &Views::new(), &config(10.0, None));
+        let report = built(&[], &fer(), &Views::new(), &config(10.0, None));
         assert!(report.windows.is_empty());
         assert!(report.tracks.is_empty() && report.track_windows.is_empty());
         assert_eq!(report.labels, fer());
         assert!(summary(&report).contains("no faces found"));
-        let bare = build(&[], &[], &Views::new(), &config(10.0, None));
+        let bare = built(&[], &[], &Views::new(), &config(10.0, None));
         assert!(bare.labels.is_empty() && bare.view_groups.is_empty());
     }
 
     #[test]
     fn empty_input_with_duration_has_zero_windows() {
-        let report = build(&[], &fer(), &Views::new(), &config(10.0, Some(25.0)));
+        let report = built(&[], &fer(), &Views::new(), &config(10.0, Some(25.0)));
         assert_eq!(report.windows.len(), 3);
         for window in &report.windows {
             assert_eq!((window.faces_present, window.face_records), (0, 0));
@@ -763,7 +793,7 @@ mod tests {
     fn labels_come_from_the_first_record_in_key_order() {
         let labels = strings(&["neutral", "happy", "sad"]);
         let records = vec![record_with(&labels, 4, 1.0, "happy", true)];
-        let report = build(&records, &[], &Views::new(), &config(10.0, None));
+        let report = built(&records, &[], &Views::new(), &config(10.0, None));
         assert_eq!(report.labels, labels);
         assert!(report.view_groups.is_empty());
         assert_shares(&report.windows[0].expression, &[0.0, 1.0, 0.0]);
@@ -809,7 +839,7 @@ mod tests {
 
     #[test]
     fn summary_reports_engagement_with_attention_and_mix() {
-        let report = build(
+        let report = built(
             &two_tracks(),
             &fer(),
             &Views::new(),
@@ -835,7 +865,7 @@ mod tests {
     #[test]
     fn writes_csv_headers_and_rows() -> Result<(), Box<dyn std::error::Error>> {
         let records = vec![record(7, 1.0, "happy", true), record(7, 2.0, "sad", false)];
-        let report = build(&records, &fer(), &Views::new(), &config(10.0, Some(10.0)));
+        let report = built(&records, &fer(), &Views::new(), &config(10.0, Some(10.0)));
         let dir = tempfile::tempdir()?;
         let out = dir.path().join("new").join("report");
         let files = write_report(&report, &out)?;
@@ -878,7 +908,7 @@ mod tests {
     #[test]
     fn empty_report_files_keep_headers_and_say_no_faces() -> Result<(), Box<dyn std::error::Error>>
     {
-        let report = build(&[], &fer(), &Views::new(), &config(10.0, Some(20.0)));
+        let report = built(&[], &fer(), &Views::new(), &config(10.0, Some(20.0)));
         let dir = tempfile::tempdir()?;
         let files = write_report(&report, dir.path())?;
         let class = read(&files.class_csv)?;
@@ -898,7 +928,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let blocker = dir.path().join("file");
         fs::write(&blocker, "x")?;
-        let report = build(&[], &fer(), &Views::new(), &config(10.0, None));
+        let report = built(&[], &fer(), &Views::new(), &config(10.0, None));
         let message = write_report(&report, &blocker.join("out"))
             .unwrap_err()
             .to_string();
@@ -914,7 +944,7 @@ mod tests {
             record_with(&labels, 1, 0.5, "<b>", true),
             record_with(&labels, 2, 12.0, "calm & \"quiet\"", false),
         ];
-        let report = build(&records, &labels, &Views::new(), &config(10.0, Some(20.0)));
+        let report = built(&records, &labels, &Views::new(), &config(10.0, Some(20.0)));
         let page = html::render_page(&report);
         assert!(page.contains("&lt;b&gt;"));
         assert!(!page.contains("<b>"));
@@ -932,7 +962,7 @@ mod tests {
 
     #[test]
     fn html_uses_the_fixed_emotion_colours() {
-        let report = build(
+        let report = built(
             &two_tracks(),
             &fer(),
             &Views::new(),
@@ -943,6 +973,23 @@ mod tests {
         for (index, label) in fer().iter().enumerate() {
             let colour = crate::palette::hex(crate::palette::label_rgb(label, index));
             assert!(page.contains(&colour), "{label}: {colour} missing");
+        }
+    }
+
+    #[test]
+    fn windows_and_times_are_bounded() {
+        let long = [record(1, 5.0e5, "happy", true)];
+        let error = build(&long, &fer(), &Views::new(), &config(1.0, None));
+        assert!(
+            matches!(
+                error,
+                Err(ReportError::TooManyWindows { count: 500_000, .. })
+            ),
+            "{error:?}"
+        );
+        assert!(build(&long, &fer(), &Views::new(), &config(10.0, None)).is_ok());
+        for text in ["2000000s", "1e300", "0.0s"] {
+            assert!(parse_window(text).is_err(), "{text}");
         }
     }
 }

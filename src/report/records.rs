@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::ReportError;
+use super::{ReportError, MAX_FRAME, MAX_SECONDS};
 use crate::records::FaceRecord;
 
 /// Reads every face record of a JSON Lines file.
@@ -77,7 +77,17 @@ fn error_without_position(error: &serde_json::Error) -> String {
 
 /// Checks that the record has labels and that its top label is one of them.
 fn check_record(record: &FaceRecord, name: &Path, line_number: usize) -> Result<(), ReportError> {
-    let reason = if record.probs.is_empty() {
+    let reason = if !(record.time.is_finite() && (0.0..=MAX_SECONDS).contains(&record.time)) {
+        format!(
+            "`time` {} is not a time in a video (0 to {MAX_SECONDS} seconds)",
+            record.time
+        )
+    } else if record.frame > MAX_FRAME {
+        format!(
+            "`frame` {} is beyond any video (at most {MAX_FRAME})",
+            record.frame
+        )
+    } else if record.probs.is_empty() {
         "`probs` is empty".to_string()
     } else if !record.prob_labels().any(|label| label == record.label) {
         format!("label `{}` is not one of the `probs` labels", record.label)
@@ -208,5 +218,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(message.contains("/nonexistent/faces.jsonl"), "{message}");
+    }
+
+    #[test]
+    fn times_and_frames_beyond_any_video_are_refused_naming_the_line() {
+        for (field, bad) in [
+            ("\"time\":0.0", "\"time\":1e300"),
+            ("\"time\":0.0", "\"time\":-50"),
+            ("\"time\":0.0", "\"time\":1e12"),
+            ("\"frame\":0", "\"frame\":18446744073709551615"),
+        ] {
+            let text = format!("{GOOD}\n{}", GOOD.replace(field, bad));
+            let message = parse(&text).map(|_| ()).unwrap_err().to_string();
+            assert!(
+                message.contains("faces.jsonl") && message.contains("line 2"),
+                "{message}"
+            );
+        }
     }
 }
