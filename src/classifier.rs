@@ -110,7 +110,7 @@ impl Classifier {
         }
         let input_name = input.name().to_owned();
         for head in &meta.heads {
-            if !session.outputs().iter().any(|o| o.name() == head.output) {
+            let Some(output) = session.outputs().iter().find(|o| o.name() == head.output) else {
                 return Err(ClassifierError::Shape(format!(
                     "no output named `{}` (outputs: {:?})",
                     head.output,
@@ -120,6 +120,19 @@ impl Classifier {
                         .map(|o| o.name())
                         .collect::<Vec<_>>()
                 )));
+            };
+            // Each face's row of the output must hold one value per label (where the graph
+            // states the sizes; a dynamic size is checked by the first inference).
+            if let ValueType::Tensor { shape, .. } = output.dtype() {
+                let row = shape.iter().skip(1).try_fold(1i64, |n, &d| (d > 0).then(|| n * d));
+                if let Some(row) = row.filter(|&row| row != head.labels.len() as i64) {
+                    return Err(ClassifierError::Shape(format!(
+                        "output `{}` gives {row} values per face, but the metadata lists {} labels ({})",
+                        head.output,
+                        head.labels.len(),
+                        head.labels.join(", ")
+                    )));
+                }
             }
         }
         Ok(Self {

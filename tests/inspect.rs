@@ -150,8 +150,9 @@ fn identity_model() -> Vec<u8> {
     model
 }
 
-/// [`identity_model`] with `emolens.*` metadata reading `y` as a two-label softmax head.
-fn identity_model_with_metadata() -> anyhow::Result<Vec<u8>> {
+/// [`identity_model`] with `emolens.*` metadata reading `y` (four values per image) as a softmax
+/// head with `labels`.
+fn identity_model_with_metadata(labels: &[&str]) -> anyhow::Result<Vec<u8>> {
     let meta = ModelMeta {
         preprocess: Preprocess {
             size: [2, 2],
@@ -163,7 +164,7 @@ fn identity_model_with_metadata() -> anyhow::Result<Vec<u8>> {
         heads: vec![Head {
             output: "y".into(),
             kind: HeadKind::Softmax,
-            labels: vec!["calm".into(), "busy".into()],
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
             threshold: None,
         }],
         views: Views::new(),
@@ -191,6 +192,14 @@ fn files_that_are_not_emolens_models_fail_cleanly() -> anyhow::Result<()> {
         &["notes.onnx", "not an ONNX model", "emolens train"],
     );
 
+    // Labels that do not fit the output are found when the model is loaded.
+    let misfit = dir.path().join("misfit.onnx");
+    std::fs::write(&misfit, identity_model_with_metadata(&["calm", "busy"])?)?;
+    assert_clean_failure(
+        &inspect(&[misfit.as_os_str()])?,
+        &["misfit.onnx", "gives 4 values per face", "lists 2 labels"],
+    );
+
     let bare = dir.path().join("bare.onnx");
     std::fs::write(&bare, identity_model())?;
     assert_clean_failure(
@@ -204,10 +213,13 @@ fn files_that_are_not_emolens_models_fail_cleanly() -> anyhow::Result<()> {
 fn models_without_convolutions_describe_but_draw_no_filters() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let model = dir.path().join("identity.onnx");
-    std::fs::write(&model, identity_model_with_metadata()?)?;
+    std::fs::write(
+        &model,
+        identity_model_with_metadata(&["calm", "busy", "tired", "bored"])?,
+    )?;
     let stdout = succeeded(&inspect(&[model.as_os_str()])?);
     assert!(
-        stdout.contains("calm, busy")
+        stdout.contains("calm, busy, tired, bored")
             && stdout.contains("views: none")
             && stdout.contains("provenance: none")
             && stdout.contains("input: x float32[batch, 1, 2, 2]"),
