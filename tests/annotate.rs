@@ -199,6 +199,20 @@ fn bad_inputs_and_outputs_are_refused_clearly() -> anyhow::Result<()> {
         &["notes.mp4", "not a video"],
     );
 
+    let photo = dir.path().join("face.png");
+    ffmpeg(&[
+        os("-i"),
+        video("pyfeat_single_face.mp4").as_os_str(),
+        os("-frames:v"),
+        os("1"),
+        photo.as_os_str(),
+    ])?;
+    assert_clean_failure(
+        &annotate(&[photo.as_os_str(), os("-o"), out.as_os_str()]),
+        &["face.png", "a still image, not a video"],
+    );
+    assert!(!out.exists(), "no one-frame video made of a photo");
+
     let input = video("pyfeat_single_face.mp4");
     let copy = dir.path().join("clip.mp4");
     std::fs::copy(&input, &copy)?;

@@ -107,6 +107,11 @@ impl Decoder {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
+        // FFmpeg reads a photo as a one-frame video; annotate takes videos.
+        let demuxer = input.format().name().to_owned();
+        if demuxer == "image2" || demuxer.ends_with("_pipe") {
+            return Err(VideoError::StillImage(path.to_owned()));
+        }
         let stream = input
             .streams()
             .best(media::Type::Video)

@@ -77,6 +77,9 @@ pub enum VideoError {
         /// FFmpeg's reason.
         reason: String,
     },
+    /// The file is a still image (FFmpeg would read it as a one-frame video).
+    #[error("{0}: a still image, not a video; give a video file (to measure a detector on photos, see `emolens evaluate-faces`)")]
+    StillImage(PathBuf),
     /// The container has no video stream.
     #[error("{0}: has no video stream; give a video file")]
     NoVideoStream(PathBuf),
