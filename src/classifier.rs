@@ -124,7 +124,10 @@ impl Classifier {
             // Each face's row of the output must hold one value per label (where the graph
             // states the sizes; a dynamic size is checked by the first inference).
             if let ValueType::Tensor { shape, .. } = output.dtype() {
-                let row = shape.iter().skip(1).try_fold(1i64, |n, &d| (d > 0).then(|| n * d));
+                let row = shape
+                    .iter()
+                    .skip(1)
+                    .try_fold(1i64, |n, &d| (d > 0).then(|| n * d));
                 if let Some(row) = row.filter(|&row| row != head.labels.len() as i64) {
                     return Err(ClassifierError::Shape(format!(
                         "output `{}` gives {row} values per face, but the metadata lists {} labels ({})",

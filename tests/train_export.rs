@@ -40,6 +40,7 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
         size: 48,
         max_steps_per_epoch: Some(3),
         ort_lib: None,
+        stop: Default::default(),
     };
     let model_path = emolens::train::run(&config)?;
     assert!(model_path.is_file());
@@ -286,5 +287,60 @@ fn annotate_refuses_views_and_units_the_model_lacks() -> anyhow::Result<()> {
         crate::util::assert_clean_failure(&output, &[needle]);
         assert!(!dir.path().join("out.mp4").exists());
     }
+    Ok(())
+}
+
+#[test]
+fn ctrl_c_stops_training_keeping_its_checkpoints_and_one_class_is_refused() -> anyhow::Result<()> {
+    let train = fer_subset("Training", 10);
+    let val = fer_subset("PublicTest", 3);
+    let out = tempfile::tempdir()?;
+    let checkpoints = out.path().join("ckpt");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("emolens"))
+        .args(["train", "--epochs", "200", "--data"])
+        .arg(train.path())
+        .arg("--val")
+        .arg(val.path())
+        .arg("-o")
+        .arg(out.path().join("m.onnx"))
+        .arg("--checkpoint-dir")
+        .arg(&checkpoints)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let started = std::time::Instant::now();
+    while !checkpoints.join("state.json").exists() {
+        assert!(started.elapsed().as_secs() < 120, "no epoch within 120 s");
+        assert!(child.try_wait()?.is_none(), "training ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?;
+    let output = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted during epoch") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(checkpoints.join("state.json"))?)?;
+    assert!(state["epochs_done"].as_u64().unwrap_or(0) >= 1, "{state}");
+    assert!(
+        !out.path().join("m.onnx").exists(),
+        "no model from a stopped training"
+    );
+
+    // One class folder: nothing to tell apart.
+    let single = tempfile::tempdir()?;
+    std::os::unix::fs::symlink(train.path().join("happy"), single.path().join("happy"))?;
+    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("emolens"))
+        .args(["train", "--epochs", "1", "--val", "0.2", "--data"])
+        .arg(single.path())
+        .arg("-o")
+        .arg(out.path().join("one.onnx"))
+        .output()?;
+    crate::util::assert_clean_failure(&output, &["1 class (happy)", "at least two"]);
     Ok(())
 }

@@ -79,10 +79,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Train(args) => {
             let folds = args.folds;
-            let config = train_config(args, cli.ort_lib)?;
-            match folds {
+            let mut config = train_config(args, cli.ort_lib)?;
+            config.stop = stop_on_ctrl_c("interrupted: stopping at the next training step")?;
+            let trained = match folds {
                 Some(k) => run_folds(&config, k),
                 None => crate::train::run(&config).map(|_| ExitCode::SUCCESS),
+            };
+            match trained {
+                Err(e) if e.is::<crate::train::Interrupted>() => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::from(EXIT_INTERRUPTED))
+                }
+                other => other,
             }
         }
         Command::Evaluate(args) => {

@@ -204,6 +204,7 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
         size: DEFAULT_IMAGE_SIZE,
         max_steps_per_epoch: args.max_steps,
         ort_lib,
+        stop: Default::default(),
     })
 }
 

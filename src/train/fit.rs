@@ -270,6 +270,14 @@ impl EpochRun<'_> {
         let progress = epoch_progress(epoch, config.epochs, steps);
         let mut totals = EpochTotals::default();
         for (step, batch) in order.chunks(config.batch_size).take(steps).enumerate() {
+            if config.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                progress.finish_and_clear();
+                return Err(super::Interrupted {
+                    epoch,
+                    checkpoint_dir: config.checkpoint_dir.clone(),
+                }
+                .into());
+            }
             let lr = self.schedule.rate((epoch - 1) * steps + step);
             fill_batch(
                 train,

@@ -12,6 +12,8 @@ pub mod net;
 mod units;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
@@ -47,6 +49,16 @@ pub enum ClassWeighting {
     Balanced,
     /// Square root of the balanced weight: a milder correction.
     Sqrt,
+}
+
+/// A training stopped by Ctrl-C (see [`TrainConfig::stop`]).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted during epoch {epoch}: the checkpoints of the epochs before it are kept in {}; continue with --resume", checkpoint_dir.display())]
+pub struct Interrupted {
+    /// The epoch that was stopped (not saved).
+    pub epoch: usize,
+    /// Where the checkpoints are.
+    pub checkpoint_dir: PathBuf,
 }
 
 /// A validated training run.
@@ -97,6 +109,9 @@ pub struct TrainConfig {
     pub max_steps_per_epoch: Option<usize>,
     /// ONNX Runtime library override.
     pub ort_lib: Option<PathBuf>,
+    /// Set (by Ctrl-C) to stop at the next training step: the checkpoints of the epochs done
+    /// stay, and `--resume` continues from them.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// Validation images used to check that ONNX Runtime reproduces the network.
@@ -176,6 +191,18 @@ fn load_splits(config: &TrainConfig) -> Result<(Dataset, Dataset)> {
             );
             *split = relabelled;
         }
+    }
+    let present = train
+        .labels
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if present < 2 {
+        bail!(
+            "{}: the training images hold {present} class ({}); a classifier needs at least two: give a folder (or label) per class",
+            config.data,
+            train.classes.join(", ")
+        );
     }
     for (name, split) in [("training", &train), ("validation", &val)] {
         if split.is_empty() {
