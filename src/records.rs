@@ -160,10 +160,15 @@ impl Sink {
     /// Flushes and moves the file into place (on failure, [`Drop`] removes it).
     fn finish(mut self) -> Result<(), crate::output::WriteError> {
         let finished = self.writer.flush().and_then(|()| self.claim.commit());
-        finished.map_err(|error| crate::output::WriteError {
+        finished.map_err(|error| self.error(error))
+    }
+
+    /// `error` as a failure to write this file.
+    fn error(&self, error: std::io::Error) -> crate::output::WriteError {
+        crate::output::WriteError {
             path: self.claim.target().to_owned(),
             error,
-        })
+        }
     }
 }
 
@@ -234,8 +239,13 @@ impl RecordWriter {
     /// Writes the faces of one frame.
     ///
     /// # Errors
-    /// I/O errors.
-    pub fn write(&mut self, frame: usize, time: f64, faces: &[TrackedFace]) -> std::io::Result<()> {
+    /// [`crate::output::WriteError`] naming the file.
+    pub fn write(
+        &mut self,
+        frame: usize,
+        time: f64,
+        faces: &[TrackedFace],
+    ) -> Result<(), crate::output::WriteError> {
         for face in faces {
             let (_, label, confidence) = crate::faces::captions::top_label(face, &self.labels);
             let track = &face.track;
@@ -256,32 +266,36 @@ impl RecordWriter {
             record.probs.set(&face.probs);
             record.aus.set(&face.units);
             if let Some(sink) = self.json.as_mut() {
-                serde_json::to_writer(&mut sink.writer, &*record)?;
-                sink.writer.write_all(b"\n")?;
+                serde_json::to_writer(&mut sink.writer, &*record)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| sink.writer.write_all(b"\n"))
+                    .map_err(|error| sink.error(error))?;
             }
             if let Some(sink) = self.csv.as_mut() {
-                let out = &mut sink.writer;
-                write!(
-                    out,
-                    "{frame},{time:.4},{},{},{},{},{},{}",
-                    track.id,
-                    b.x,
-                    b.y,
-                    b.width,
-                    b.height,
-                    u8::from(track.frontal),
-                )?;
-                // Empty cells where the detector gives no landmarks (or the face was lost).
-                optional_cell(out, record.yaw)?;
-                optional_cell(out, record.pitch)?;
-                for k in 0..10 {
-                    optional_cell(out, record.landmarks.map(|l| l[k / 2][k % 2]))?;
-                }
-                write!(out, ",{label},{confidence:.4}")?;
-                for p in face.probs.iter().chain(&face.units) {
-                    write!(out, ",{p:.4}")?;
-                }
-                writeln!(out)?;
+                let row = |out: &mut BufWriter<File>| -> std::io::Result<()> {
+                    write!(
+                        out,
+                        "{frame},{time:.4},{},{},{},{},{},{}",
+                        track.id,
+                        b.x,
+                        b.y,
+                        b.width,
+                        b.height,
+                        u8::from(track.frontal),
+                    )?;
+                    // Empty cells where the detector gives no landmarks (or the face was lost).
+                    optional_cell(out, record.yaw)?;
+                    optional_cell(out, record.pitch)?;
+                    for k in 0..10 {
+                        optional_cell(out, record.landmarks.map(|l| l[k / 2][k % 2]))?;
+                    }
+                    write!(out, ",{label},{confidence:.4}")?;
+                    for p in face.probs.iter().chain(&face.units) {
+                        write!(out, ",{p:.4}")?;
+                    }
+                    writeln!(out)
+                };
+                row(&mut sink.writer).map_err(|error| sink.error(error))?;
             }
         }
         Ok(())

@@ -3,7 +3,7 @@
 
 use assert_cmd::Command;
 
-use crate::util::{assert_clean_failure, fer_split, fer_subset};
+use crate::util::{assert_clean_failure, fer_split, fer_subset, video};
 
 fn emolens() -> Command {
     Command::cargo_bin("emolens").expect("binary built")
@@ -153,5 +153,79 @@ fn missing_onnx_runtime_says_how_to_get_it() -> anyhow::Result<()> {
         &output,
         &["ONNX Runtime library not found", "scripts/setup.sh"],
     );
+    Ok(())
+}
+
+/// A tiny tmpfs mounted for one test and unmounted when dropped.
+struct TinyDisk {
+    dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    /// A `size` tmpfs; `None` when this user may not mount (not root).
+    fn mount(size: &str) -> anyhow::Result<Option<Self>> {
+        let dir = tempfile::tempdir()?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()?;
+        Ok(mounted.success().then_some(Self { dir }))
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_named_and_leaves_no_partial_file() -> anyhow::Result<()> {
+    let Some(disk) = TinyDisk::mount("200k")? else {
+        // Mounting needs root: CI runs as root, so there this must not be skipped.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run as root to mount a tmpfs"
+        );
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return Ok(());
+    };
+    let full = disk.dir.path();
+    let input = video("pyfeat_WolfgangLanger_Pexels.mp4");
+    let elsewhere = tempfile::tempdir()?;
+    let cases = [
+        (
+            full.join("out.mp4"),
+            elsewhere.path().join("faces.jsonl"),
+            "out.mp4",
+        ),
+        (
+            elsewhere.path().join("out.mp4"),
+            full.join("big.jsonl"),
+            "big.jsonl",
+        ),
+    ];
+    for (video_out, records_out, named) in cases {
+        // The records of the second case are made larger than the disk by a CSV beside them.
+        let output = Command::cargo_bin("emolens")?
+            .args(["annotate", "--quiet"])
+            .arg(&input)
+            .arg("-o")
+            .arg(&video_out)
+            .arg("--json")
+            .arg(&records_out)
+            .arg("--csv")
+            .arg(records_out.with_extension("csv"))
+            .output()?;
+        assert_clean_failure(&output, &[named, "the disk is full"]);
+        assert!(
+            !video_out.exists() && !records_out.exists(),
+            "nothing presented"
+        );
+        let partials = crate::util::partial_files(full);
+        assert!(partials.is_empty(), "partial files left: {partials:?}");
+    }
     Ok(())
 }

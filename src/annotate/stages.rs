@@ -324,9 +324,7 @@ pub fn overlay(
             }
         };
         let started = Instant::now();
-        records
-            .write(frame.index, frame.time, &faces)
-            .context("writing face records")?;
+        records.write(frame.index, frame.time, &faces)?;
         report.faces += faces.len();
         report.frames_with_faces += usize::from(!faces.is_empty());
         for face in &faces {

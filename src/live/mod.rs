@@ -186,9 +186,7 @@ impl Session<'_> {
     fn handle(&mut self, frame: &mut Captured, slot: &Slot) -> Result<Flow> {
         let faces = self.analyzer.analyze(&frame.image)?;
         let index = usize::try_from(frame.index).unwrap_or(usize::MAX);
-        self.records
-            .write(index, frame.time, &faces)
-            .context("writing face records")?;
+        self.records.write(index, frame.time, &faces)?;
         let info = HudInfo {
             recent: self.recent,
             dropped: slot.counts().dropped,

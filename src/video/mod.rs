@@ -101,10 +101,17 @@ impl VideoError {
         what: &'static str,
         error: impl std::fmt::Display,
     ) -> Self {
+        let reason = error.to_string();
+        // FFmpeg says only "No space left on device"; the fix goes with it.
+        let reason = if reason.contains("No space left on device") {
+            "the disk is full; free space or choose another place".to_owned()
+        } else {
+            reason
+        };
         Self::Codec {
             path: path.to_owned(),
             what,
-            reason: error.to_string(),
+            reason,
         }
     }
 }
