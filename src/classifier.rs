@@ -15,7 +15,7 @@ use crate::model_meta::{Head, HeadKind, MetaError, ModelMeta};
 pub enum ClassifierError {
     /// ONNX Runtime rejected the file or a run.
     #[error("ONNX Runtime: {0}")]
-    Ort(#[from] ort::Error),
+    Ort(ort::Error),
     /// The metadata is missing or wrong.
     #[error(transparent)]
     Meta(#[from] MetaError),
@@ -25,6 +25,14 @@ pub enum ClassifierError {
     /// The session could not be opened where it was asked for.
     #[error(transparent)]
     Session(#[from] SessionError),
+}
+
+// By hand rather than `#[from]`: the message already holds the cause, which as a source too would
+// be told twice in the error chain.
+impl From<ort::Error> for ClassifierError {
+    fn from(error: ort::Error) -> Self {
+        Self::Ort(error)
+    }
 }
 
 /// One ONNX session with the metadata that says how to use it. Owns its session.

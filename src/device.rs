@@ -56,7 +56,7 @@ impl Placement {
 pub enum SessionError {
     /// ONNX Runtime rejected the file.
     #[error("ONNX Runtime: {0}")]
-    Ort(#[from] ort::Error),
+    Ort(ort::Error),
     /// A GPU was asked for and cannot be used.
     #[error("--device {device}: the GPU cannot be used ({reason}); install the onnxruntime-gpu library with CUDA 13 and cuDNN 9 and give it with --ort-lib, or use --device cpu")]
     Device {
@@ -65,6 +65,13 @@ pub enum SessionError {
         /// ONNX Runtime's reason.
         reason: String,
     },
+}
+
+// By hand rather than `#[from]`: the message already holds the cause (told once in the chain).
+impl From<ort::Error> for SessionError {
+    fn from(error: ort::Error) -> Self {
+        Self::Ort(error)
+    }
 }
 
 /// Opens the model file for `device`: `auto` tries CUDA and falls back to the CPU (the

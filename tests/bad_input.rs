@@ -229,3 +229,26 @@ fn a_full_disk_is_named_and_leaves_no_partial_file() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_model_that_is_not_onnx_is_named_with_its_cause_told_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let model = dir.path().join("notes.onnx");
+    std::fs::write(&model, "hello\n")?;
+    let output = Command::cargo_bin("emolens")?
+        .args(["annotate", "--quiet"])
+        .arg(video("pyfeat_single_face.mp4"))
+        .arg("-o")
+        .arg(dir.path().join("out.mp4"))
+        .arg("--model")
+        .arg(&model)
+        .output()?;
+    assert_clean_failure(&output, &["notes.onnx", "Protobuf parsing failed"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("Protobuf parsing failed").count(),
+        1,
+        "{stderr}"
+    );
+    Ok(())
+}

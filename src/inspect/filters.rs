@@ -46,7 +46,14 @@ pub enum FilterError {
     },
     /// The stored values cannot be read.
     #[error("the first Conv node's weights cannot be read: {0}")]
-    Data(#[from] TensorDataError),
+    Data(TensorDataError),
+}
+
+// By hand rather than `#[from]`: the message already holds the cause (told once in the chain).
+impl From<TensorDataError> for FilterError {
+    fn from(error: TensorDataError) -> Self {
+        Self::Data(error)
+    }
 }
 
 /// The first convolution layer's kernels, averaged over their input channels.

@@ -25,7 +25,7 @@ pub enum ExportError {
     Lower(String),
     /// The exported file does not load or run in ONNX Runtime.
     #[error("the exported model does not load in ONNX Runtime: {0}")]
-    Load(#[from] ClassifierError),
+    Load(ClassifierError),
     /// ONNX Runtime computes something else than the trained network.
     #[error("ONNX Runtime's logits differ from the trained network's by {0:e} (> {MAX_LOGIT_DIFFERENCE:e}); the export is wrong")]
     Mismatch(f32),
@@ -37,6 +37,13 @@ pub enum ExportError {
         /// The I/O error.
         error: std::io::Error,
     },
+}
+
+// By hand rather than `#[from]`: the message already holds the cause (told once in the chain).
+impl From<ClassifierError> for ExportError {
+    fn from(error: ClassifierError) -> Self {
+        Self::Load(error)
+    }
 }
 
 /// What the export check measured.
