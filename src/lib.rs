@@ -13,6 +13,8 @@ pub mod device;
 pub mod draw;
 pub mod evaluate;
 pub mod faces;
+#[cfg(test)]
+mod fuzzing;
 pub mod inspect;
 pub mod live;
 pub mod metrics;

@@ -348,4 +348,30 @@ mod tests {
         assert!(err.to_string().contains("bored"), "{err}");
         Ok(())
     }
+
+    mod fuzz {
+        use super::*;
+        use crate::fuzzing::any_text;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_metadata_value_is_read_or_refused(key in 0..8usize, value in any_text(200), cut in 0..400usize) {
+                let mut pairs: HashMap<String, String> = sample().to_pairs().map_err(|e| TestCaseError::fail(e.to_string()))?.into_iter().collect();
+                let keys: Vec<String> = pairs.keys().cloned().collect();
+                let key = &keys[key % keys.len()];
+                // Either any text, or the valid value cut short.
+                let replaced = if cut % 2 == 0 {
+                    value
+                } else {
+                    let valid = &pairs[key];
+                    valid.chars().take(cut % (valid.chars().count() + 1)).collect()
+                };
+                pairs.insert(key.clone(), replaced);
+                if let Ok(meta) = ModelMeta::from_lookup(|k| pairs.get(k).cloned()) {
+                    prop_assert!(!meta.heads.is_empty());
+                }
+            }
+        }
+    }
 }

@@ -209,6 +209,50 @@ pub fn partial_files(folder: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// Where each stream of a video ends, in seconds (start time plus duration: an AAC stream's
+/// priming packet starts before zero), by codec name.
+pub fn stream_ends(path: &Path) -> Vec<(String, f64)> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,start_time,duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (installed by scripts/setup.sh)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            match fields.as_slice() {
+                [codec, start, duration, ..] => Some((
+                    (*codec).to_owned(),
+                    start.parse::<f64>().ok()? + duration.parse::<f64>().ok()?,
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Asserts that a video's sound ends within `frame` seconds of its picture.
+pub fn assert_sound_ends_with_video(path: &Path, frame: f64) {
+    let ends = stream_ends(path);
+    let end = |codec: &str| ends.iter().find(|e| e.0 == codec).map(|e| e.1);
+    let (Some(video), Some(sound)) = (end("h264"), end("aac")) else {
+        panic!("{}: no video or no sound: {ends:?}", path.display());
+    };
+    assert!(
+        (video - sound).abs() <= frame,
+        "{}: sound ends at {sound} s, video at {video} s",
+        path.display()
+    );
+}
+
 /// Runs ffmpeg quietly with `args`.
 pub fn ffmpeg(args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
     let status = std::process::Command::new("ffmpeg")

@@ -180,4 +180,34 @@ mod tests {
             .resolve(env(&[]))
             .is_err_and(|e| e.contains("--shard K/N")));
     }
+
+    mod fuzz {
+        use super::*;
+        use crate::fuzzing::any_text;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_shard_text_is_a_valid_shard_or_refused(text in any_text(16)) {
+                if let Ok(ShardSpec::Fixed(shard)) = text.parse::<ShardSpec>() {
+                    prop_assert!(shard.index < shard.count);
+                }
+            }
+
+            #[test]
+            fn any_environment_gives_a_valid_shard_or_a_reason(
+                id in any_text(6), min in any_text(4), max in any_text(4), count in 0..4usize,
+            ) {
+                let pairs = [
+                    ("SLURM_ARRAY_TASK_ID", id.as_str()),
+                    ("SLURM_ARRAY_TASK_MIN", min.as_str()),
+                    ("SLURM_ARRAY_TASK_MAX", max.as_str()),
+                ];
+                let given = (count > 0).then_some(count);
+                if let Ok(shard) = ShardSpec::Auto(given).resolve(env(&pairs)) {
+                    prop_assert!(shard.index < shard.count);
+                }
+            }
+        }
+    }
 }

@@ -231,3 +231,27 @@ pub(super) fn run_annotate(config: &crate::annotate::AnnotateConfig) -> Result<E
     }
     Ok(super::batch::exit_status(&results))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzzing::any_text;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parts_are_start_before_end() {
+        assert_eq!(parse_part("4.5-7"), Ok((4.5, 7.0)));
+        for bad in ["7-4.5", "abc", "1", "-1-2", "1-inf", "NaN-2"] {
+            assert!(parse_part(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_part_text_is_a_part_or_refused(text in any_text(24)) {
+            if let Ok((start, end)) = parse_part(&text) {
+                prop_assert!(start.is_finite() && end.is_finite() && 0.0 <= start && start < end);
+            }
+        }
+    }
+}

@@ -156,4 +156,26 @@ mod tests {
         assert!(err.contains("AU1"), "{err}");
         Ok(())
     }
+
+    mod fuzz {
+        use super::*;
+        use crate::fuzzing::damaged;
+        use proptest::prelude::*;
+
+        const VALID: &str = "subject,sequence,emotion,n_aus,AU1,AU12,AU25\nS005,001,happy,2,0,1,1\nS010,2,happy,1,1,0,0\n";
+
+        proptest! {
+            #[test]
+            fn a_damaged_unit_table_is_joined_or_refused(text in damaged(VALID)) {
+                let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let table = dir.path().join("aus.csv");
+                std::fs::write(&table, text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let mut data = dataset(&["a/happy/S010_002_00000014.png", "a/happy/S005_001_00000011.png"]);
+                if attach_aus(&mut data, &table).is_ok() {
+                    let aus = data.aus.as_ref().ok_or_else(|| TestCaseError::fail("units attached"))?;
+                    prop_assert!(aus.present.iter().all(|&v| v <= 1));
+                }
+            }
+        }
+    }
 }

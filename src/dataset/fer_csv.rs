@@ -130,4 +130,25 @@ mod tests {
         assert!(err.contains("line 3"), "{err}");
         Ok(())
     }
+
+    mod fuzz {
+        use super::*;
+        use crate::fuzzing::damaged;
+        use proptest::prelude::*;
+
+        const VALID: &str =
+            "emotion,pixels,Usage\n3,1 2 3 4,Training\n6,250 6 7 8,PublicTest\n0,9 9 9 9,Training\n";
+
+        proptest! {
+            #[test]
+            fn damaged_csv_is_read_or_refused(text in damaged(VALID)) {
+                let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let path = dir.path().join("fer2013.csv");
+                std::fs::write(&path, text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                if let Ok(data) = load(&path, None, None, 2) {
+                    prop_assert!(data.labels.iter().all(|&l| l < data.classes.len()));
+                }
+            }
+        }
+    }
 }

@@ -97,6 +97,9 @@ struct Votes {
     other: f32,
 }
 
+/// Most votes one emotion of one image can have (FER+ asked 10 taggers; larger crowds fit).
+const MAX_VOTES: f32 = 1000.0;
+
 fn read_votes(path: &Path) -> Result<HashMap<String, Votes>, DatasetError> {
     if !path.is_file() {
         return Err(DatasetError::NotFound(path.to_owned()));
@@ -129,8 +132,12 @@ fn read_votes(path: &Path) -> Result<HashMap<String, Votes>, DatasetError> {
             let text = record.get(col).unwrap_or("").trim();
             text.parse::<f32>()
                 .ok()
-                .filter(|v| *v >= 0.0)
-                .ok_or_else(|| bad(format!("vote `{text}` is not a non-negative number")))
+                .filter(|v| v.is_finite() && (0.0..=MAX_VOTES).contains(v))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "vote `{text}` is not a count of votes (0 to {MAX_VOTES})"
+                    ))
+                })
         };
         let mut emotion = [0.0; 7];
         for (slot, &col) in emotion.iter_mut().zip(&emotion_cols) {
@@ -187,5 +194,30 @@ mod tests {
             .to_string();
         assert!(err.contains("no `anger` column"), "{err}");
         Ok(())
+    }
+
+    mod fuzz {
+        use super::*;
+        use crate::fuzzing::damaged;
+        use proptest::prelude::*;
+
+        const VALID: &str = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n\
+            Training,fer0000000.png,2,8,0,0,0,0,0,0,0,0\n\
+            Training,fer0000001.png,0,0,0,0,0,0,0,0,2,8\n\
+            PublicTest,fer0000002.png,0,0,10,0,0,0,0,0,0,0\n";
+
+        proptest! {
+            #[test]
+            fn damaged_votes_are_read_or_refused(text in damaged(VALID)) {
+                let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let path = dir.path().join("fer2013new.csv");
+                std::fs::write(&path, text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                if let Ok(votes) = read_votes(&path) {
+                    for vote in votes.values() {
+                        prop_assert!(vote.emotion.iter().chain([&vote.other]).all(|v| v.is_finite() && *v >= 0.0));
+                    }
+                }
+            }
+        }
     }
 }

@@ -139,4 +139,29 @@ mod tests {
         assert!(e.contains("line 2"), "{e}");
         Ok(())
     }
+
+    mod fuzz {
+        use super::*;
+        use crate::fuzzing::damaged;
+        use proptest::prelude::*;
+
+        const VALID: &str =
+            "path,label,AU6,AU12,gender\nimg/a.png,happy,1,1,f\nimg/a.png,sad,0,0,m\n";
+
+        proptest! {
+            // Each case decodes a PNG: a quarter of the cases of the others.
+            #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases / 4, ..ProptestConfig::default() })]
+            #[test]
+            fn a_damaged_manifest_is_read_or_refused(text in damaged(VALID)) {
+                let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                std::fs::create_dir(dir.path().join("img")).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                write_png(&dir.path().join("img/a.png")).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let manifest = dir.path().join("m.csv");
+                std::fs::write(&manifest, text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                if let Ok(data) = load(&manifest, None, 48) {
+                    prop_assert!(data.labels.iter().all(|&l| l < data.classes.len()));
+                }
+            }
+        }
+    }
 }

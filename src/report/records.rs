@@ -236,4 +236,47 @@ mod tests {
             );
         }
     }
+
+    mod fuzz {
+        use super::*;
+        use crate::fuzzing::{any_text, damaged};
+        use crate::report::{build, ReportConfig, MAX_SECONDS};
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_text_is_read_or_refused(text in any_text(400)) {
+                let _ = parse(&text);
+            }
+
+            #[test]
+            fn damaged_records_are_refused_or_sane_and_their_report_bounded(
+                line in damaged(GOOD),
+                window in 1e-3f64..1e6,
+            ) {
+                if let Ok(records) = parse(&format!("{GOOD}\n{line}")) {
+                    for record in &records {
+                        prop_assert!(record.time.is_finite());
+                        prop_assert!((0.0..=MAX_SECONDS).contains(&record.time));
+                    }
+                    let config = ReportConfig {
+                        window,
+                        duration: None,
+                        engaged_labels: Vec::new(),
+                        attentive_threshold: 0.5,
+                    };
+                    if let Ok(report) = build(&records, &[], &Default::default(), &config) {
+                        prop_assert!(report.windows.len() <= crate::report::MAX_WINDOWS);
+                    }
+                }
+            }
+
+            #[test]
+            fn any_window_text_is_a_bounded_length_or_refused(text in any_text(24)) {
+                if let Ok(seconds) = crate::report::parse_window(&text) {
+                    prop_assert!(seconds > 0.0 && seconds <= MAX_SECONDS);
+                }
+            }
+        }
+    }
 }

@@ -130,8 +130,13 @@ impl Encoder {
             }
             None => None,
         };
+        // Fragmented MP4: the index goes out with each fragment instead of piling up in memory
+        // for the end (about 20 MiB an hour of video with sound), so memory stays flat over
+        // any length; players, browsers and FFmpeg read it as any MP4.
+        let mut muxer = Dictionary::new();
+        muxer.set("movflags", "frag_keyframe+delay_moov+default_base_moof");
         output
-            .write_header()
+            .write_header_with(muxer)
             .map_err(|e| fail("writing the MP4 header", e))?;
         let video_time_base = output
             .stream(video_stream)
