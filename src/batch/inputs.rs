@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 /// File extensions taken as videos when a folder is searched (compared without case).
 pub const VIDEO_EXTENSIONS: [&str; 14] = [
@@ -33,7 +33,15 @@ pub fn gather(paths: &[PathBuf], list: Option<&Path>) -> Result<Vec<VideoInput>>
     let mut found: Vec<(PathBuf, PathBuf)> = Vec::new();
     for path in paths {
         if path.is_dir() {
-            for video in videos_in(path)? {
+            let videos = videos_in(path)?;
+            if videos.is_empty() {
+                bail!(
+                    "{}: a folder with no videos in it (searched for {}); give video files or a folder holding them",
+                    path.display(),
+                    VIDEO_EXTENSIONS.join(", ")
+                );
+            }
+            for video in videos {
                 let relative = video.strip_prefix(path).unwrap_or(&video).to_owned();
                 found.push((video, relative.with_extension("")));
             }
@@ -158,6 +166,25 @@ mod tests {
             .map(|i| i.name.to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["a", "a-3", "a-2", "A-4"]);
+    }
+
+    #[test]
+    fn a_folder_without_videos_is_named_as_a_folder() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("notes.txt"), b"")?;
+        let message = gather(&[dir.path().to_owned()], None)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.contains("a folder with no videos in it"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&dir.path().display().to_string()),
+            "{message}"
+        );
+        Ok(())
     }
 
     #[test]
