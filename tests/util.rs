@@ -117,54 +117,48 @@ pub fn succeeded(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// `(codec, frames, duration)` of each stream, counted by decoding with ffprobe.
-pub fn probe(path: &Path) -> Vec<(String, u64, f64)> {
+/// ffprobe's `entries` of each stream of `path`, as CSV fields, one row per stream (`extra`
+/// goes before the entries, e.g. `-count_frames`).
+fn ffprobe_rows(path: &Path, extra: &[&str], entries: &str) -> Vec<Vec<String>> {
     let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_name,nb_read_frames,duration",
-            "-of",
-            "csv=p=0",
-        ])
+        .args(["-v", "error"])
+        .args(extra)
+        .args(["-show_entries", entries, "-of", "csv=p=0"])
         .arg(path)
         .output()
         .expect("ffprobe runs (installed by scripts/setup.sh)");
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(',').collect();
-            match fields.as_slice() {
-                [codec, duration, frames, ..] => Some((
-                    (*codec).to_owned(),
-                    frames.parse().unwrap_or(0),
-                    duration.parse().unwrap_or(0.0),
-                )),
-                _ => None,
-            }
-        })
+        .map(|line| line.split(',').map(str::to_owned).collect())
         .collect()
+}
+
+/// `(codec, frames, duration)` of each stream, counted by decoding with ffprobe.
+pub fn probe(path: &Path) -> Vec<(String, u64, f64)> {
+    ffprobe_rows(
+        path,
+        &["-count_frames"],
+        "stream=codec_name,nb_read_frames,duration",
+    )
+    .into_iter()
+    .filter_map(|fields| match fields.as_slice() {
+        [codec, duration, frames, ..] => Some((
+            codec.clone(),
+            frames.parse().unwrap_or(0),
+            duration.parse().unwrap_or(0.0),
+        )),
+        _ => None,
+    })
+    .collect()
 }
 
 /// The frame rate of the first video stream, as ffprobe states it (`24000/1001`).
 pub fn frame_rate(path: &Path) -> String {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=r_frame_rate",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (installed by scripts/setup.sh)");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    ffprobe_rows(path, &["-select_streams", "v:0"], "stream=r_frame_rate")
+        .into_iter()
+        .next()
+        .and_then(|fields| fields.into_iter().next())
+        .unwrap_or_default()
 }
 
 /// Frame `index` of a video as 8-bit gray pixels, decoded by ffmpeg.
@@ -212,29 +206,14 @@ pub fn partial_files(folder: &Path) -> Vec<PathBuf> {
 /// Where each stream of a video ends, in seconds (start time plus duration: an AAC stream's
 /// priming packet starts before zero), by codec name.
 pub fn stream_ends(path: &Path) -> Vec<(String, f64)> {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name,start_time,duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (installed by scripts/setup.sh)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(',').collect();
-            match fields.as_slice() {
-                [codec, start, duration, ..] => Some((
-                    (*codec).to_owned(),
-                    start.parse::<f64>().ok()? + duration.parse::<f64>().ok()?,
-                )),
-                _ => None,
-            }
+    ffprobe_rows(path, &[], "stream=codec_name,start_time,duration")
+        .into_iter()
+        .filter_map(|fields| match fields.as_slice() {
+            [codec, start, duration, ..] => Some((
+                codec.clone(),
+                start.parse::<f64>().ok()? + duration.parse::<f64>().ok()?,
+            )),
+            _ => None,
         })
         .collect()
 }

@@ -319,8 +319,9 @@ pub fn summary(cohort: &Cohort, files: &CohortFiles, dir: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{fer, record_with as record};
     use super::*;
-    use crate::records::{FaceRecord, LabelValues};
+    use crate::records::FaceRecord;
 
     fn paths(items: &[&str]) -> Vec<PathBuf> {
         items.iter().map(PathBuf::from).collect()
@@ -328,32 +329,6 @@ mod tests {
 
     fn labels(items: &[&str]) -> Vec<String> {
         items.iter().map(|item| item.to_string()).collect()
-    }
-
-    /// One record of face `id` at `time`, all probability on `label`.
-    fn record(all: &[String], id: u64, time: f64, label: &str, frontal: bool) -> FaceRecord {
-        FaceRecord {
-            frame: (time * 25.0) as u64,
-            time,
-            id,
-            bbox: [0, 0, 10, 10],
-            frontal,
-            yaw: None,
-            pitch: None,
-            landmarks: None,
-            label: label.to_string(),
-            confidence: 1.0,
-            probs: LabelValues(
-                all.iter()
-                    .map(|name| (name.clone(), if name == label { 1.0 } else { 0.0 }))
-                    .collect(),
-            ),
-            aus: Default::default(),
-        }
-    }
-
-    fn fer() -> Vec<String> {
-        labels(&crate::dataset::FER2013_LABELS)
     }
 
     fn jsonl(records: &[FaceRecord]) -> Result<String, serde_json::Error> {

@@ -509,12 +509,12 @@ mod tests {
         items.iter().map(|item| item.to_string()).collect()
     }
 
-    fn fer() -> Vec<String> {
+    pub(super) fn fer() -> Vec<String> {
         strings(&crate::dataset::FER2013_LABELS)
     }
 
-    /// A record whose probs put everything on its top label.
-    fn record_with(
+    /// A record whose probs put everything on its top label (the cohort tests use it too).
+    pub(super) fn record_with(
         labels: &[String],
         id: u64,
         time: f64,

@@ -239,15 +239,6 @@ fn tempo_graph(
     encoder: &encoder::audio::Encoder,
     timeline: &Timeline,
 ) -> Result<filter::Graph, VideoError> {
-    let fail = |e: ffmpeg::Error| VideoError::codec(path, "setting up the sound filter", e);
-    let missing = |name: &str| {
-        VideoError::codec(
-            path,
-            "setting up the sound filter",
-            format!("this FFmpeg has no {name} filter"),
-        )
-    };
-    let mut graph = filter::Graph::new();
     let decoded_time_base = decoder.packet_time_base();
     let source_args = format!(
         "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
@@ -257,20 +248,6 @@ fn tempo_graph(
         decoder.format().name(),
         layout.bits()
     );
-    graph
-        .add(
-            &filter::find("abuffer").ok_or_else(|| missing("abuffer"))?,
-            "in",
-            &source_args,
-        )
-        .map_err(fail)?;
-    graph
-        .add(
-            &filter::find("abuffersink").ok_or_else(|| missing("abuffersink"))?,
-            "out",
-            "",
-        )
-        .map_err(fail)?;
     let spec = format!(
         "{},aformat=sample_fmts={}:sample_rates={}:channel_layouts=0x{:x}",
         tempo_spec(timeline),
@@ -278,12 +255,13 @@ fn tempo_graph(
         encoder.rate(),
         layout.bits()
     );
-    graph
-        .output("in", 0)
-        .and_then(|parser| parser.input("out", 0))
-        .and_then(|parser| parser.parse(&spec))
-        .map_err(fail)?;
-    graph.validate().map_err(fail)?;
+    let mut graph = super::filter_graph(
+        path,
+        "setting up the sound filter",
+        super::Media::Audio,
+        &source_args,
+        &spec,
+    )?;
     if let Some(mut sink) = graph.get("out") {
         sink.sink().set_frame_size(encoder.frame_size());
     }

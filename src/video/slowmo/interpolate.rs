@@ -27,18 +27,7 @@ impl Interpolator {
     /// # Errors
     /// [`VideoError`] naming `info.path` when FFmpeg cannot set up the filter.
     pub fn new(info: &VideoInfo, mode: FramesMode) -> Result<Self, VideoError> {
-        let fail = |e: ffmpeg::Error| {
-            VideoError::codec(&info.path, "setting up the slow-motion frame filter", e)
-        };
         let rate = info.frame_rate;
-        let mut graph = filter::Graph::new();
-        let missing = |name| {
-            VideoError::codec(
-                &info.path,
-                "setting up the slow-motion frame filter",
-                format!("this FFmpeg has no {name} filter"),
-            )
-        };
         let source_args = format!(
             "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect=1/1",
             info.width,
@@ -48,32 +37,19 @@ impl Interpolator {
             rate.denominator(),
             i64::from(rate.numerator()) * i64::from(SUBDIVISION),
         );
-        graph
-            .add(
-                &filter::find("buffer").ok_or_else(|| missing("buffer"))?,
-                "in",
-                &source_args,
-            )
-            .map_err(fail)?;
-        graph
-            .add(
-                &filter::find("buffersink").ok_or_else(|| missing("buffersink"))?,
-                "out",
-                "",
-            )
-            .map_err(fail)?;
         let spec = format!(
             "minterpolate=fps={}/{}:mi_mode={}",
             rate.numerator(),
             rate.denominator(),
             mode.minterpolate_mode()
         );
-        graph
-            .output("in", 0)
-            .and_then(|parser| parser.input("out", 0))
-            .and_then(|parser| parser.parse(&spec))
-            .map_err(fail)?;
-        graph.validate().map_err(fail)?;
+        let graph = super::filter_graph(
+            &info.path,
+            "setting up the slow-motion frame filter",
+            super::Media::Video,
+            &source_args,
+            &spec,
+        )?;
         Ok(Self {
             graph,
             rate,

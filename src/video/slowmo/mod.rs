@@ -139,6 +139,48 @@ impl Timeline {
     }
 }
 
+/// Whether a filter graph carries pictures or sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Media {
+    /// Pictures: the `buffer` source and `buffersink`.
+    Video,
+    /// Sound: the `abuffer` source and `abuffersink`.
+    Audio,
+}
+
+/// A libavfilter graph `in -> spec -> out`: a source named `in` made with `source_args`, the
+/// filters of `spec`, a sink named `out`. `what` says what the graph is for in errors about
+/// `path`.
+pub(crate) fn filter_graph(
+    path: &Path,
+    what: &'static str,
+    media: Media,
+    source_args: &str,
+    spec: &str,
+) -> Result<ffmpeg_next::filter::Graph, super::VideoError> {
+    use ffmpeg_next::filter;
+    let fail = |e: ffmpeg_next::Error| super::VideoError::codec(path, what, e);
+    let find = |name: &str| {
+        filter::find(name).ok_or_else(|| {
+            super::VideoError::codec(path, what, format!("this FFmpeg has no {name} filter"))
+        })
+    };
+    let (source, sink) = match media {
+        Media::Video => ("buffer", "buffersink"),
+        Media::Audio => ("abuffer", "abuffersink"),
+    };
+    let mut graph = filter::Graph::new();
+    graph.add(&find(source)?, "in", source_args).map_err(fail)?;
+    graph.add(&find(sink)?, "out", "").map_err(fail)?;
+    graph
+        .output("in", 0)
+        .and_then(|parser| parser.input("out", 0))
+        .and_then(|parser| parser.parse(spec))
+        .map_err(fail)?;
+    graph.validate().map_err(fail)?;
+    Ok(graph)
+}
+
 /// `OUT.mp4` -> `OUT.slow2x.mp4` (factor shown without a trailing `.0`).
 pub fn slow_motion_path(output: &Path, factor: f64) -> PathBuf {
     let stem = output
