@@ -263,7 +263,15 @@ fn write_summary(
         detector: config.faces.detect.detector.name().to_owned(),
         command: config.command.clone(),
     };
-    summary.write_claimed(claim)
+    match summary.write_claimed(claim) {
+        // Another run wrote the summary while this one ran. A finished video's summary is kept;
+        // one that says the video failed or was interrupted is not an outcome to keep, and this
+        // run's replaces it.
+        Err(e) if !VideoSummary::read(claim.target()).is_some_and(|s| s.status.is_final()) => {
+            summary.write(claim.target()).map_err(|_| e)
+        }
+        written => written,
+    }
 }
 
 fn run_job(
