@@ -123,6 +123,7 @@ pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitte
             record.seconds,
             record.images_per_second
         );
+        eprintln!("epoch {epoch}: training steps: {}", totals.time.breakdown());
         let improved = state.record(record, config.patience);
         save_epoch(&config.checkpoint_dir, &model, &optimizer, &state, improved)?;
         if state.stopped_early {
@@ -239,6 +240,38 @@ struct EpochTotals {
     loss_sum: f64,
     correct: usize,
     seen: usize,
+    /// Where the epoch's time went.
+    time: StepTimes,
+}
+
+/// Seconds spent in each part of the training steps.
+#[derive(Debug, Default, Clone, Copy)]
+struct StepTimes {
+    /// Batches: augmentation, normalisation and targets.
+    data: f64,
+    /// The forward pass and the loss.
+    forward: f64,
+    /// The backward pass (gradients).
+    backward: f64,
+    /// The optimiser's step.
+    optimiser: f64,
+}
+
+impl StepTimes {
+    /// `data 12 s (10 %), forward ...` for the log.
+    fn breakdown(&self) -> String {
+        let total = (self.data + self.forward + self.backward + self.optimiser).max(1e-9);
+        [
+            ("data", self.data),
+            ("forward", self.forward),
+            ("backward", self.backward),
+            ("optimiser", self.optimiser),
+        ]
+        .iter()
+        .map(|(name, seconds)| format!("{name} {seconds:.0} s ({:.0} %)", 100.0 * seconds / total))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
 }
 
 /// What one epoch of training needs.
@@ -279,6 +312,11 @@ impl EpochRun<'_> {
                 .into());
             }
             let lr = self.schedule.rate((epoch - 1) * steps + step);
+            let mut clock = Instant::now();
+            let mut lap = |slot: &mut f64| {
+                *slot += clock.elapsed().as_secs_f64();
+                clock = Instant::now();
+            };
             fill_batch(
                 train,
                 batch,
@@ -288,10 +326,14 @@ impl EpochRun<'_> {
                 &mut buffers.input,
                 &mut buffers.targets,
             );
+            lap(&mut totals.time.data);
             let (loss, predicted) = self.loss(&model, batch, buffers)?;
             let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+            lap(&mut totals.time.forward);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
+            lap(&mut totals.time.backward);
             model = optimizer.step(lr, model, grads);
+            lap(&mut totals.time.optimiser);
             totals.loss_sum += loss_value * batch.len() as f64;
             totals.correct += batch
                 .iter()
