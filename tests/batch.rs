@@ -214,3 +214,40 @@ fn two_runs_on_one_output_one_wins_the_other_says_so() -> anyhow::Result<()> {
     assert!(partial_files(dir.path()).is_empty(), "no partial file left");
     Ok(())
 }
+
+#[test]
+fn shards_split_the_inputs_and_an_empty_share_is_no_error() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let inputs = good_videos(&dir.path().join("in"), 3)?;
+    let out = dir.path().join("out");
+    let run = |shard: &str| {
+        let mut args = vec![os("--shard"), os(shard), os("-o"), out.as_os_str()];
+        args.extend(inputs.iter().map(|p| p.as_os_str()));
+        annotate(&args)
+    };
+    // Worker 1 of 2 takes the second of three videos; worker 0 the first and the third.
+    assert!(run("1/2").status.success());
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".mp4"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&out), ["good01.mp4"]);
+    assert!(run("0/2").status.success());
+    assert_eq!(names(&out), ["good00.mp4", "good01.mp4", "good02.mp4"]);
+    // More workers than videos: worker 5 of 6 has none.
+    let idle = run("5/6");
+    assert!(idle.status.success());
+    assert!(String::from_utf8_lossy(&idle.stdout).contains("no videos for this worker"));
+    let refused = run("2/2");
+    crate::util::assert_clean_failure(&refused, &["2/2", "numbered 0 to 1"]);
+    Ok(())
+}

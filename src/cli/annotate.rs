@@ -189,6 +189,11 @@ pub fn annotate_config(args: AnnotateArgs, ort_lib: Option<PathBuf>) -> Result<A
 /// Runs annotate with Ctrl-C handling: the first press finishes the videos up to the current
 /// frame, the second exits at once.
 pub(super) fn run_annotate(config: &crate::annotate::AnnotateConfig) -> Result<ExitCode> {
+    if config.jobs.is_empty() {
+        // More workers than videos: this one has nothing to do, which is not an error.
+        println!("no videos for this worker: its --shard share of the inputs is empty");
+        return Ok(ExitCode::SUCCESS);
+    }
     let stop = stop_on_ctrl_c("interrupted: finishing the output up to this frame")?;
     let results = crate::annotate::run(config, &stop, |job, outcome| {
         println!("{}", crate::annotate::summary(job, outcome));
