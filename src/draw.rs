@@ -460,22 +460,9 @@ impl Patch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::faces::track::TrackedBox;
 
     fn face(id: u64, bbox: Rect, units: usize) -> TrackedFace {
-        TrackedFace {
-            track: TrackedBox {
-                id,
-                bbox,
-                seen: true,
-                landmarks: None,
-                pose: None,
-                frontal: true,
-                is_new: false,
-            },
-            probs: vec![0.9, 0.1],
-            units: vec![0.9; units],
-        }
+        crate::faces::track::tests::face_with(id, bbox, vec![0.9, 0.1], vec![0.9; units])
     }
 
     fn overlaps(a: Rect, b: Rect) -> bool {

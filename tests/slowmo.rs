@@ -2,6 +2,8 @@
 //! clip in `annotate`): a slowed part, repeated and motion-compensated frames, factors that are
 //! not whole, the sound kept or dropped, factors out of range refused.
 
+use std::path::{Path, PathBuf};
+
 use crate::annotate::annotate;
 use crate::util::{
     assert_clean_failure, assert_sound_ends_with_video, frame_rate, os, probe, succeeded, video,
@@ -11,23 +13,30 @@ use crate::util::{
 const CLIP: &str = "pyfeat_single_face.mp4";
 const FRAME: f64 = 1.0 / 30.0;
 
-#[test]
-fn a_slowed_part_plays_slower_and_the_rest_at_normal_speed() -> anyhow::Result<()> {
+/// Annotates [`CLIP`] into `dir` with `--slowmo factor` and `extra`; returns the slow copy.
+fn slow_copy(dir: &Path, factor: &str, extra: &[&str]) -> PathBuf {
     let input = video(CLIP);
-    let dir = tempfile::tempdir()?;
-    let out = dir.path().join("out.mp4");
-    succeeded(&annotate(&[
+    let out = dir.join("out.mp4");
+    let mut args = vec![
         input.as_os_str(),
         os("-o"),
         out.as_os_str(),
         os("--slowmo"),
-        os("2.5"),
-        os("--slowmo-only"),
-        os("0.5-1.5"),
-        os("--slowmo-frames"),
-        os("repeat"),
-    ]));
-    let slow = dir.path().join("out.slow2.5x.mp4");
+        os(factor),
+    ];
+    args.extend(extra.iter().map(|a| os(a)));
+    succeeded(&annotate(&args));
+    dir.join(format!("out.slow{factor}x.mp4"))
+}
+
+#[test]
+fn a_slowed_part_plays_slower_and_the_rest_at_normal_speed() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let slow = slow_copy(
+        dir.path(),
+        "2.5",
+        &["--slowmo-only", "0.5-1.5", "--slowmo-frames", "repeat"],
+    );
     assert_eq!(frame_rate(&slow), "30/1");
     let streams = probe(&slow);
     let video_stream = streams.iter().find(|s| s.0 == "h264").expect("video");
@@ -40,21 +49,13 @@ fn a_slowed_part_plays_slower_and_the_rest_at_normal_speed() -> anyhow::Result<(
 
 #[test]
 fn motion_compensated_frames_without_sound() -> anyhow::Result<()> {
-    let input = video(CLIP);
     let dir = tempfile::tempdir()?;
-    let out = dir.path().join("out.mp4");
-    succeeded(&annotate(&[
-        input.as_os_str(),
-        os("-o"),
-        out.as_os_str(),
-        os("--slowmo"),
-        os("1.25"),
-        os("--slowmo-frames"),
-        os("mci"),
-        os("--slowmo-audio"),
-        os("drop"),
-    ]));
-    let streams = probe(&dir.path().join("out.slow1.25x.mp4"));
+    let slow = slow_copy(
+        dir.path(),
+        "1.25",
+        &["--slowmo-frames", "mci", "--slowmo-audio", "drop"],
+    );
+    let streams = probe(&slow);
     assert_eq!(streams.len(), 1, "no sound: {streams:?}");
     assert_eq!(streams[0].1, 90, "72 frames 1.25x slower: {streams:?}");
     Ok(())

@@ -287,7 +287,7 @@ impl Smoother {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const CONFIG: TrackConfig = TrackConfig {
@@ -304,7 +304,8 @@ mod tests {
         }
     }
 
-    fn face(id: u64, bbox: Rect, probs: Vec<f32>) -> TrackedFace {
+    /// A seen, frontal face with these probabilities and units (the drawing tests use it too).
+    pub(crate) fn face_with(id: u64, bbox: Rect, probs: Vec<f32>, units: Vec<f32>) -> TrackedFace {
         TrackedFace {
             track: TrackedBox {
                 id,
@@ -316,8 +317,12 @@ mod tests {
                 is_new: false,
             },
             probs,
-            units: Vec::new(),
+            units,
         }
+    }
+
+    fn face(id: u64, bbox: Rect, probs: Vec<f32>) -> TrackedFace {
+        face_with(id, bbox, probs, Vec::new())
     }
 
     #[test]
