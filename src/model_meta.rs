@@ -7,11 +7,11 @@ use crate::dataset::FER2013_LABELS;
 
 use serde::{Deserialize, Serialize};
 
-/// Metadata key holding [`Preprocess`] as JSON.
 /// Probability at or above which an action unit counts as present, for a sigmoid head whose
 /// metadata names no threshold (and the threshold training writes into the heads it exports).
 pub const UNIT_THRESHOLD: f32 = 0.5;
 
+/// Metadata key holding [`Preprocess`] as JSON.
 pub const KEY_PREPROCESS: &str = "emolens.preprocess";
 /// Metadata key holding the list of [`Head`]s as JSON.
 pub const KEY_HEADS: &str = "emolens.heads";
@@ -19,6 +19,8 @@ pub const KEY_HEADS: &str = "emolens.heads";
 pub const KEY_VIEWS: &str = "emolens.views";
 /// Metadata key holding [`Provenance`] as JSON.
 pub const KEY_PROVENANCE: &str = "emolens.provenance";
+/// Metadata key holding the optional [`Quantization`] as JSON.
+pub const KEY_QUANTIZATION: &str = "emolens.quantization";
 
 /// How a face crop becomes the model's input tensor: resize to `size`, convert to `channels`,
 /// then `(pixel * scale - mean[c]) / std[c]`.
@@ -90,6 +92,19 @@ pub struct Provenance {
     pub metrics: BTreeMap<String, f64>,
 }
 
+/// How an int8 copy of a trained model was made (`scripts/quantize-model.py`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quantization {
+    /// What was quantized and how.
+    pub scheme: String,
+    /// The float model it was made from.
+    pub source: String,
+    /// The images its activation ranges were calibrated on.
+    pub calibration: String,
+    /// Version of the ONNX Runtime quantization tool.
+    pub onnxruntime: String,
+}
+
 /// Everything the `emolens.*` metadata says about a model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelMeta {
@@ -101,6 +116,8 @@ pub struct ModelMeta {
     pub views: Views,
     /// Training record.
     pub provenance: Option<Provenance>,
+    /// Present when the model is an int8 copy of a trained one.
+    pub quantization: Option<Quantization>,
 }
 
 /// A model's metadata is missing or does not describe a usable model.
@@ -150,11 +167,16 @@ impl ModelMeta {
             Some(text) => Some(parse(KEY_PROVENANCE, &text)?),
             None => None,
         };
+        let quantization = match lookup(KEY_QUANTIZATION) {
+            Some(text) => Some(parse(KEY_QUANTIZATION, &text)?),
+            None => None,
+        };
         let meta = Self {
             preprocess,
             heads,
             views,
             provenance,
+            quantization,
         };
         meta.validate()?;
         Ok(meta)
@@ -179,6 +201,12 @@ impl ModelMeta {
             pairs.push((
                 KEY_PROVENANCE.to_owned(),
                 serde_json::to_string(provenance)?,
+            ));
+        }
+        if let Some(quantization) = &self.quantization {
+            pairs.push((
+                KEY_QUANTIZATION.to_owned(),
+                serde_json::to_string(quantization)?,
             ));
         }
         Ok(pairs)
@@ -312,6 +340,12 @@ mod tests {
                 dataset: "fer2013".into(),
                 train_size: 10,
                 ..Provenance::default()
+            }),
+            quantization: Some(Quantization {
+                scheme: "int8".into(),
+                source: "model.onnx".into(),
+                calibration: "512 images".into(),
+                onnxruntime: "1.31.1".into(),
             }),
         }
     }

@@ -6,7 +6,9 @@ use std::path::Path;
 use assert_cmd::Command;
 use emolens::dataset::FER2013_LABELS;
 
-use crate::util::{assert_clean_failure, default_model, fer_subset};
+use crate::util::{
+    assert_clean_failure, default_model, fer_split, fer_subset, os, repo_file, succeeded,
+};
 
 #[test]
 fn default_model_reports_metrics_json_and_confusion_image() -> anyhow::Result<()> {
@@ -61,6 +63,49 @@ fn default_model_reports_metrics_json_and_confusion_image() -> anyhow::Result<()
         .sum();
     assert_eq!(confusion_total, 70);
     assert!(std::fs::metadata(&png)?.len() > 1000);
+    Ok(())
+}
+
+/// The default model is the int8 copy of a trained float model (scripts/quantize-model.sh): on
+/// FER2013 PublicTest (where epochs are chosen; never PrivateTest) it scores within a point of
+/// the model it was made from, and gets each class right about as often.
+#[test]
+fn the_int8_default_model_scores_as_its_float_source() -> anyhow::Result<()> {
+    let int8 = default_model();
+    let described = succeeded(
+        &Command::cargo_bin("emolens")?
+            .args([os("inspect"), int8.as_os_str(), os("--json")])
+            .output()?,
+    );
+    let described: serde_json::Value = serde_json::from_str(&described)?;
+    let source = described["quantization"]["source"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the default model has no quantization record"))?;
+    let float = repo_file(&format!("models/{source}"));
+    let public = fer_split("PublicTest");
+    let score = |model: &Path| -> anyhow::Result<(f64, Vec<u64>)> {
+        let (_, report) = evaluate_json(&public, &[os("--model"), model.as_os_str()])?;
+        let diagonal = report["confusion"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, row)| row[i].as_u64().unwrap_or(0))
+            .collect();
+        Ok((f64_of(&report["accuracy"]), diagonal))
+    };
+    let (int8_accuracy, int8_hits) = score(&int8)?;
+    let (float_accuracy, float_hits) = score(&float)?;
+    assert!(
+        (int8_accuracy - float_accuracy).abs() < 0.01,
+        "int8 {int8_accuracy:.4} against float {float_accuracy:.4}"
+    );
+    for (class, (a, b)) in int8_hits.iter().zip(&float_hits).enumerate() {
+        assert!(
+            a.abs_diff(*b) <= 3 + b / 50,
+            "class {class}: {a} right with int8, {b} with float"
+        );
+    }
     Ok(())
 }
 

@@ -169,6 +169,7 @@ fn identity_model_with_metadata(labels: &[&str]) -> anyhow::Result<Vec<u8>> {
         }],
         views: Views::new(),
         provenance: None,
+        quantization: None,
     };
     Ok(emolens::train::export::with_metadata_props(
         identity_model(),

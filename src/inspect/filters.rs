@@ -9,7 +9,7 @@ use opencv::core::{Mat, Rect, Scalar, Vector, CV_8UC3};
 use opencv::{imgcodecs, imgproc};
 use serde::Serialize;
 
-use super::onnx_proto::{Graph, TensorDataError};
+use super::onnx_proto::{Graph, Tensor, TensorDataError};
 use super::InspectError;
 
 /// Pixels of the image per kernel weight, drawn nearest-neighbour (3x3 -> 24x24).
@@ -33,8 +33,8 @@ pub enum FilterError {
     /// The graph has no convolution.
     #[error("the graph has no Conv node, so it has no convolution filters to draw")]
     NoConv,
-    /// The weights are computed or fed in rather than stored.
-    #[error("the first Conv node's weights `{0}` are not stored in the file as an initializer")]
+    /// The weights are computed or fed in rather than stored (plain or quantized).
+    #[error("the first Conv node's weights `{0}` are not stored in the file as an initializer (or as a quantized one behind a DequantizeLinear node)")]
     NotStored(String),
     /// Not a 2-D convolution's `[out, in, height, width]` weights.
     #[error("the first Conv node's weights `{name}` have shape {dims:?}; only 2-D convolutions ([out, in, height, width]) can be drawn")]
@@ -88,10 +88,11 @@ pub struct FilterGrid {
     pub image: [usize; 2],
 }
 
-/// Finds the first `Conv` node in graph order and reads its weight initializer.
+/// Finds the first `Conv` node in graph order and reads its weights: a float initializer, or
+/// (in a QDQ int8 model) the initializer its `DequantizeLinear` node turns back into floats.
 ///
 /// # Errors
-/// [`FilterError`] when there is no Conv node or its weights are not a stored 4-D float tensor.
+/// [`FilterError`] when there is no Conv node or its weights are not a stored 4-D tensor.
 pub fn first_conv(graph: &Graph<'_>) -> Result<FilterBank, FilterError> {
     let conv = graph
         .nodes
@@ -100,11 +101,7 @@ pub fn first_conv(graph: &Graph<'_>) -> Result<FilterBank, FilterError> {
         .ok_or(FilterError::NoConv)?;
     // Conv inputs: X, W, optional B.
     let name = conv.inputs.get(1).cloned().unwrap_or_default();
-    let tensor = graph
-        .initializers
-        .iter()
-        .find(|t| t.name == name)
-        .ok_or_else(|| FilterError::NotStored(name.clone()))?;
+    let (tensor, values) = stored_weights(graph, &name)?;
     let shape: Option<[usize; 4]> = match tensor.dims[..] {
         [out, inputs, height, width] => [out, inputs, height, width]
             .iter()
@@ -117,7 +114,6 @@ pub fn first_conv(graph: &Graph<'_>) -> Result<FilterBank, FilterError> {
         name: name.clone(),
         dims: tensor.dims.clone(),
     })?;
-    let values = tensor.floats()?;
     let plane = height * width;
     let mut weights = vec![0.0f32; filters * plane];
     for (filter, out) in values
@@ -140,6 +136,55 @@ pub fn first_conv(graph: &Graph<'_>) -> Result<FilterBank, FilterError> {
         kernel: [height, width],
         weights,
     })
+}
+
+/// The stored tensor behind the value `name` and its float values: an initializer, or the
+/// quantized initializer of the `DequantizeLinear` node that makes `name` (per-tensor or
+/// per-output-channel scale and zero point).
+fn stored_weights<'g, 'a>(
+    graph: &'g Graph<'a>,
+    name: &str,
+) -> Result<(&'g Tensor<'a>, Vec<f32>), FilterError> {
+    let stored = |name: &str| graph.initializers.iter().find(|t| t.name == name);
+    if let Some(tensor) = stored(name) {
+        return Ok((tensor, tensor.values()?));
+    }
+    let not_stored = || FilterError::NotStored(name.to_owned());
+    // DequantizeLinear inputs: x, x_scale, optional x_zero_point.
+    let dequantizer = graph
+        .nodes
+        .iter()
+        .find(|n| n.op_type == "DequantizeLinear" && n.outputs.iter().any(|o| o == name))
+        .ok_or_else(not_stored)?;
+    let input = |i: usize| dequantizer.inputs.get(i).and_then(|n| stored(n));
+    let (tensor, scale) = input(0).zip(input(1)).ok_or_else(not_stored)?;
+    let scale = scale.values()?;
+    let zero = match input(2) {
+        Some(zero) => zero.values()?,
+        None => vec![0.0; scale.len()],
+    };
+    let dequantized =
+        dequantize(&tensor.values()?, &scale, &zero).ok_or_else(|| FilterError::Shape {
+            name: name.to_owned(),
+            dims: tensor.dims.clone(),
+        })?;
+    Ok((tensor, dequantized))
+}
+
+/// `(value - zero) * scale`, with one scale and zero point for all `values` or one per equal
+/// leading block (output channel); `None` when the counts do not fit.
+fn dequantize(values: &[f32], scale: &[f32], zero: &[f32]) -> Option<Vec<f32>> {
+    if scale.is_empty() || zero.len() != scale.len() || !values.len().is_multiple_of(scale.len()) {
+        return None;
+    }
+    let block = values.len() / scale.len();
+    Some(
+        values
+            .chunks(block.max(1))
+            .zip(scale.iter().zip(zero))
+            .flat_map(|(channel, (scale, zero))| channel.iter().map(move |q| (q - zero) * scale))
+            .collect(),
+    )
 }
 
 /// `[width, height]` in pixels of the grid image of `filters` kernels of `[height, width]`.
@@ -260,6 +305,21 @@ mod tests {
             kernel: [3, 3],
             weights: (0..90).map(|i| i as f32 - 45.0).collect(),
         }
+    }
+
+    #[test]
+    fn quantized_weights_come_back_per_channel() {
+        let values = [2.0, -4.0, 10.0, 12.0];
+        assert_eq!(
+            dequantize(&values, &[0.5, 0.25], &[0.0, 10.0]),
+            Some(vec![1.0, -2.0, 0.0, 0.5])
+        );
+        assert_eq!(
+            dequantize(&values, &[2.0], &[0.0]),
+            Some(vec![4.0, -8.0, 20.0, 24.0])
+        );
+        assert_eq!(dequantize(&values, &[1.0; 3], &[0.0; 3]), None);
+        assert_eq!(dequantize(&values, &[1.0; 2], &[0.0]), None);
     }
 
     #[test]

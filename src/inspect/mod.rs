@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::classifier::{Classifier, ClassifierError};
-use crate::model_meta::{Head, HeadKind, Preprocess, Provenance, Views};
+use crate::model_meta::{Head, HeadKind, Preprocess, Provenance, Quantization, Views};
 use crate::protobuf::ProtoError;
 use filters::{FilterError, FilterGrid};
 use onnx_proto::{Dim, Model};
@@ -121,6 +121,9 @@ pub struct Inspection {
     pub views: Views,
     /// Training record.
     pub provenance: Option<Provenance>,
+    /// How the int8 copy was made, for a quantized model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<Quantization>,
     /// Graph size.
     pub graph: GraphSummary,
     /// The first-layer filter image, when one was drawn.
@@ -195,6 +198,7 @@ pub fn inspect(
         heads: meta.heads,
         views: meta.views,
         provenance: meta.provenance,
+        quantization: meta.quantization,
         graph: GraphSummary {
             nodes: graph.nodes.len(),
             operators,
@@ -323,6 +327,12 @@ impl Display for Inspection {
                     writeln!(f, "  {name}: {value:.4}")?;
                 }
             }
+        }
+        if let Some(q) = &self.quantization {
+            writeln!(f, "quantization: {}", q.scheme)?;
+            writeln!(f, "  made from: {}", q.source)?;
+            writeln!(f, "  calibrated on: {}", q.calibration)?;
+            writeln!(f, "  onnxruntime: {}", q.onnxruntime)?;
         }
         let g = &self.graph;
         let operators: Vec<String> = g

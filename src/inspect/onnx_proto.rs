@@ -11,13 +11,17 @@ use crate::protobuf::{ProtoError, Reader, Value};
 
 /// `TensorProto.DataType.FLOAT`.
 pub const DATA_TYPE_FLOAT: i32 = 1;
+/// `TensorProto.DataType.UINT8`.
+pub const DATA_TYPE_UINT8: i32 = 2;
+/// `TensorProto.DataType.INT8`.
+pub const DATA_TYPE_INT8: i32 = 3;
 
-/// A tensor's values cannot be read as float32.
+/// A tensor's values cannot be read as numbers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TensorDataError {
     /// The tensor holds another element type.
-    #[error("`{name}` holds {element_type} values, not float32")]
-    NotFloat {
+    #[error("`{name}` holds {element_type} values, not float32, int8 or uint8")]
+    ElementType {
         /// Tensor name.
         name: String,
         /// Its element type.
@@ -31,8 +35,8 @@ pub enum TensorDataError {
         /// Its dimensions.
         dims: Vec<i64>,
     },
-    /// The raw data is not a whole number of 4-byte values.
-    #[error("`{name}` holds {bytes} bytes of raw data, not a whole number of float32 values")]
+    /// The raw data is not a whole number of values.
+    #[error("`{name}` holds {bytes} bytes of raw data, not a whole number of values")]
     Ragged {
         /// Tensor name.
         name: String,
@@ -104,6 +108,8 @@ pub struct Graph<'a> {
 pub struct Node {
     /// `input` (1): the names of the values it reads, in order.
     pub inputs: Vec<String>,
+    /// `output` (2): the names of the values it makes, in order.
+    pub outputs: Vec<String>,
     /// `op_type` (4), e.g. `Conv`.
     pub op_type: String,
 }
@@ -130,6 +136,8 @@ pub struct Tensor<'a> {
     pub data_type: i32,
     /// `float_data` (4).
     float_data: Vec<f32>,
+    /// `int32_data` (5): also holds int8 and uint8 values when they are not raw.
+    int32_data: Vec<i32>,
     /// `raw_data` (9): little-endian values.
     raw_data: &'a [u8],
 }
@@ -144,35 +152,46 @@ impl Tensor<'_> {
         })
     }
 
-    /// The values as float32, in row-major order.
+    /// The values as float32, in row-major order: float32 tensors as they are, int8 and uint8
+    /// ones (quantized weights, their zero points) converted.
     ///
     /// # Errors
-    /// [`TensorDataError`] when it is not a float tensor or its data does not fill its dims.
-    pub fn floats(&self) -> Result<Vec<f32>, TensorDataError> {
-        if self.data_type != DATA_TYPE_FLOAT {
-            return Err(TensorDataError::NotFloat {
-                name: self.name.clone(),
-                element_type: element_type_name(self.data_type),
-            });
-        }
+    /// [`TensorDataError`] for other element types or data that does not fill the dims.
+    pub fn values(&self) -> Result<Vec<f32>, TensorDataError> {
+        let values: Vec<f32> = match self.data_type {
+            DATA_TYPE_FLOAT if self.raw_data.is_empty() => self.float_data.clone(),
+            DATA_TYPE_FLOAT => {
+                if !self.raw_data.len().is_multiple_of(4) {
+                    return Err(TensorDataError::Ragged {
+                        name: self.name.clone(),
+                        bytes: self.raw_data.len(),
+                    });
+                }
+                self.raw_data
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect()
+            }
+            DATA_TYPE_INT8 | DATA_TYPE_UINT8 if self.raw_data.is_empty() => {
+                self.int32_data.iter().map(|&v| v as f32).collect()
+            }
+            DATA_TYPE_INT8 => self
+                .raw_data
+                .iter()
+                .map(|&b| f32::from(i8::from_le_bytes([b])))
+                .collect(),
+            DATA_TYPE_UINT8 => self.raw_data.iter().map(|&b| f32::from(b)).collect(),
+            other => {
+                return Err(TensorDataError::ElementType {
+                    name: self.name.clone(),
+                    element_type: element_type_name(other),
+                })
+            }
+        };
         let expected = self.element_count().ok_or_else(|| TensorDataError::Dims {
             name: self.name.clone(),
             dims: self.dims.clone(),
         })?;
-        if !self.raw_data.len().is_multiple_of(4) {
-            return Err(TensorDataError::Ragged {
-                name: self.name.clone(),
-                bytes: self.raw_data.len(),
-            });
-        }
-        let values: Vec<f32> = if self.raw_data.is_empty() {
-            self.float_data.clone()
-        } else {
-            self.raw_data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
-        };
         if values.len() != expected {
             return Err(TensorDataError::Length {
                 name: self.name.clone(),
@@ -276,6 +295,7 @@ fn parse_node(reader: Reader<'_>) -> Result<Node, ProtoError> {
         let field = field?;
         match field.number {
             1 => node.inputs.push(field.string()?),
+            2 => node.outputs.push(field.string()?),
             4 => node.op_type = field.string()?,
             _ => {}
         }
@@ -305,6 +325,14 @@ fn parse_tensor(reader: Reader<'_>) -> Result<Tensor<'_>, ProtoError> {
                 ),
                 Value::Fixed32(bits) => tensor.float_data.push(f32::from_le_bytes(bits)),
                 _ => return Err(field.error("float_data is neither 4-byte values nor packed")),
+            },
+            5 => match field.value {
+                Value::Bytes(packed) => {
+                    for value in Reader::new(packed, field.offset).varints() {
+                        tensor.int32_data.push(value? as i32);
+                    }
+                }
+                _ => tensor.int32_data.push(field.varint()? as i32),
             },
             8 => tensor.name = field.string()?,
             9 => tensor.raw_data = field.bytes()?,
@@ -456,6 +484,7 @@ mod tests {
         let ops: Vec<&str> = graph.nodes.iter().map(|n| n.op_type.as_str()).collect();
         assert_eq!(ops, ["Conv", "Relu"]);
         assert_eq!(graph.nodes[0].inputs, ["x", "w", "b"]);
+        assert_eq!(graph.nodes[0].outputs, ["y"]);
         assert_eq!(graph.inputs.len(), 1);
         assert_eq!(graph.inputs[0].name, "x");
         assert_eq!(graph.inputs[0].element_type, DATA_TYPE_FLOAT);
@@ -474,10 +503,10 @@ mod tests {
             ("w", &[2, 1, 1, 2][..])
         );
         assert_eq!(weight.element_count(), Some(4));
-        assert_eq!(weight.floats()?, [1.0, -2.0, 0.5, 4.0]);
+        assert_eq!(weight.values()?, [1.0, -2.0, 0.5, 4.0]);
         let bias = &graph.initializers[1];
         assert_eq!((bias.name.as_str(), bias.dims.as_slice()), ("b", &[2][..]));
-        assert_eq!(bias.floats()?, [0.25, -0.75]);
+        assert_eq!(bias.values()?, [0.25, -0.75]);
         Ok(())
     }
 
@@ -491,7 +520,35 @@ mod tests {
             tensor.extend_from_slice(&value.to_le_bytes());
         }
         let tensor = parse_tensor(Reader::new(&tensor, 0))?;
-        assert_eq!(tensor.floats()?, [3.0, -1.5]);
+        assert_eq!(tensor.values()?, [3.0, -1.5]);
+        Ok(())
+    }
+
+    #[test]
+    fn int8_and_uint8_data_are_read_as_numbers() -> Result<(), Box<dyn std::error::Error>> {
+        for (data_type, expected) in [
+            (DATA_TYPE_INT8, [-1.0, 127.0, -128.0]),
+            (DATA_TYPE_UINT8, [255.0, 127.0, 128.0]),
+        ] {
+            let mut tensor = Vec::new();
+            int_field(&mut tensor, 1, 3);
+            int_field(&mut tensor, 2, data_type as u64);
+            len_field(&mut tensor, 9, &[0xff, 0x7f, 0x80]);
+            assert_eq!(parse_tensor(Reader::new(&tensor, 0))?.values()?, expected);
+        }
+        // Not raw: int32_data, packed.
+        let mut packed = Vec::new();
+        for value in [5u64, 0, 3] {
+            varint(&mut packed, value);
+        }
+        let mut tensor = Vec::new();
+        int_field(&mut tensor, 1, 3);
+        int_field(&mut tensor, 2, DATA_TYPE_UINT8 as u64);
+        len_field(&mut tensor, 5, &packed);
+        assert_eq!(
+            parse_tensor(Reader::new(&tensor, 0))?.values()?,
+            [5.0, 0.0, 3.0]
+        );
         Ok(())
     }
 
@@ -502,7 +559,7 @@ mod tests {
         int_field(&mut tensor, 2, DATA_TYPE_FLOAT as u64);
         len_field(&mut tensor, 8, b"t");
         len_field(&mut tensor, 9, &floats_le(&[1.0, 2.0]));
-        let err = parse_tensor(Reader::new(&tensor, 0))?.floats().unwrap_err();
+        let err = parse_tensor(Reader::new(&tensor, 0))?.values().unwrap_err();
         assert!(
             matches!(
                 err,
@@ -517,7 +574,7 @@ mod tests {
 
         let mut ints = Vec::new();
         int_field(&mut ints, 2, 7);
-        let err = parse_tensor(Reader::new(&ints, 0))?.floats().unwrap_err();
+        let err = parse_tensor(Reader::new(&ints, 0))?.values().unwrap_err();
         assert!(err.to_string().contains("int64"), "{err}");
         Ok(())
     }

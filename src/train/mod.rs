@@ -275,6 +275,7 @@ fn export_best(
             date: crate::util::utc_date(),
             metrics: Default::default(),
         }),
+        quantization: None,
     };
     let check_indices: Vec<usize> = (0..val.len().min(EXPORT_CHECK_IMAGES)).collect();
     let check = Array4::from_shape_vec(
