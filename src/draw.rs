@@ -2,7 +2,10 @@
 //! above it and, when asked, the action units present below it; on BGR images or directly on
 //! YUV 4:2:0 frames.
 
-use opencv::core::{Mat, Point, Rect, Scalar, Size};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+use opencv::core::{Mat, Point, Rect, Scalar, Size, CV_8UC3};
 use opencv::imgproc;
 use opencv::prelude::*;
 
@@ -131,7 +134,12 @@ impl Overlay {
             let mut baseline = 0;
             let size =
                 imgproc::get_text_size(&text, FONT, style.scale, style.thickness, &mut baseline)?;
-            let (width, height) = (size.width + 2 * pad, size.height + 2 * pad);
+            // Even sizes (and even places, see `layout`): a tag then covers whole chroma
+            // samples of a YUV 4:2:0 frame, so its drawing does not depend on the picture.
+            let (width, height) = (
+                even_up(size.width + 2 * pad),
+                even_up(size.height + 2 * pad),
+            );
             tags.push(TextTag {
                 rect: Rect::new(0, top, width, height),
                 origin: Point::new(pad, pad + size.height),
@@ -268,8 +276,8 @@ fn layout(
         let overlay = &mut overlays[i];
         let size = overlay.block();
         let b = overlay.bbox;
-        let x = b.x.min(frame.width - size.width).max(0);
-        let clamp_y = |y: i32| y.min(frame.height - size.height).max(0);
+        let x = b.x.min(frame.width - size.width).max(0) & !1;
+        let clamp_y = |y: i32| y.min(frame.height - size.height).max(0) & !1;
         let mut tops = vec![b.y - size.height, b.y + b.height, b.y];
         for step in 1..=4 {
             tops.push(b.y - size.height * (step + 1));
@@ -339,8 +347,11 @@ pub fn draw_faces(
 }
 
 /// Draws every face's box and tag onto a YUV 4:2:0 frame. The box lines are drawn straight into
-/// the planes in the box colour's Y, U and V; only the tags (text) go to BGR in small patches,
-/// are drawn as [`draw_faces`] draws them, and come back.
+/// the planes in the box colour's Y, U and V. The tags are drawn as [`draw_faces`] draws them on
+/// small BGR patches and converted; a tag wholly inside the frame covers its patch, so it is
+/// drawn once and its samples are reused while it reads the same (a face's tag changes only when
+/// its label or percentage does). A tag cut by the frame's edge is drawn on the picture's own
+/// pixels.
 ///
 /// # Errors
 /// OpenCV's error when converting or drawing fails.
@@ -351,15 +362,20 @@ pub fn draw_faces_yuv420(
     patch: &mut Patch,
 ) -> opencv::Result<()> {
     let frame = Size::new(planes.y.cols(), planes.y.rows());
+    patch.next_frame();
     for overlay in layout(faces, captions, frame, &[])? {
         overlay.draw_box_yuv420(planes)?;
         for tag in &overlay.tags {
             let Some(area) = whole_chroma_area(tag.rect, &planes.y) else {
                 continue;
             };
-            patch.load(planes, area)?;
-            overlay.draw_tag(&mut patch.bgr, tag, Point::new(area.x, area.y))?;
-            patch.store(planes, area)?;
+            if area == tag.rect {
+                patch.store_tag(planes, &overlay, tag)?;
+            } else {
+                patch.load(planes, area)?;
+                overlay.draw_tag(&mut patch.bgr, tag, Point::new(area.x, area.y))?;
+                patch.store(planes, area)?;
+            }
         }
     }
     Ok(())
@@ -402,6 +418,11 @@ pub fn blur_faces_yuv420(planes: &mut PlaneMats, faces: &[TrackedFace]) -> openc
     Ok(())
 }
 
+/// `value` rounded up to an even number.
+fn even_up(value: i32) -> i32 {
+    (value + 1) & !1
+}
+
 /// `area` within the frame of luma plane `y`, grown to start and end on even pixels so that
 /// it holds whole chroma samples; `None` when nothing of it is in the frame.
 fn whole_chroma_area(area: Rect, y: &Mat) -> Option<Rect> {
@@ -413,17 +434,85 @@ fn whole_chroma_area(area: Rect, y: &Mat) -> Option<Rect> {
     (x1 - x0 >= 2 && y1 - y0 >= 2).then(|| Rect::new(x0, y0, x1 - x0, y1 - y0))
 }
 
-/// One area of a YUV 4:2:0 frame as BGR, and the buffers of its round trip; kept from frame to
-/// frame by the caller so that drawing allocates nothing.
+/// What makes a tag look as it does: two tags with the same look have the same samples.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TagLook {
+    text: String,
+    size: (i32, i32),
+    origin: (i32, i32),
+    /// Tag and text colours, BGR.
+    colours: [[u8; 3]; 2],
+    /// The text scale's bits.
+    scale: u64,
+    thickness: i32,
+}
+
+impl TagLook {
+    fn of(overlay: &Overlay, tag: &TextTag) -> Self {
+        let bgr = |c: Scalar| [c[0], c[1], c[2]].map(|v| v.clamp(0.0, 255.0) as u8);
+        Self {
+            text: tag.text.clone(),
+            size: (tag.rect.width, tag.rect.height),
+            origin: (tag.origin.x, tag.origin.y),
+            colours: [bgr(overlay.colour), bgr(overlay.ink)],
+            scale: overlay.style.scale.to_bits(),
+            thickness: overlay.style.thickness,
+        }
+    }
+}
+
+/// The buffers of drawing tags on a YUV 4:2:0 frame, and the tags drawn on this frame and the
+/// last one as YUV 4:2:0 samples; kept from frame to frame by the caller, so that a tag is
+/// drawn again only when it changes.
 #[derive(Default)]
 pub struct Patch {
     i420: Vec<u8>,
     plane: Mat,
     bgr: Mat,
     back: Mat,
+    /// Samples (Y, then U, then V) of the tags drawn on this frame.
+    drawn: HashMap<TagLook, Vec<u8>>,
+    /// Those of the last frame, taken over when seen again.
+    last: HashMap<TagLook, Vec<u8>>,
 }
 
 impl Patch {
+    /// Starts a frame: tags not seen on the last frame are forgotten.
+    fn next_frame(&mut self) {
+        self.last = std::mem::take(&mut self.drawn);
+    }
+
+    /// Writes `tag` of `overlay` (even position and size, inside the frame) into the planes,
+    /// drawing it only when this frame or the last one has not drawn the same tag.
+    fn store_tag(
+        &mut self,
+        planes: &mut PlaneMats,
+        overlay: &Overlay,
+        tag: &TextTag,
+    ) -> opencv::Result<()> {
+        let samples = match self.drawn.entry(TagLook::of(overlay, tag)) {
+            Entry::Occupied(drawn) => drawn.into_mut(),
+            Entry::Vacant(new) => {
+                let samples = match self.last.remove(new.key()) {
+                    Some(samples) => samples,
+                    None => {
+                        let size = Size::new(tag.rect.width, tag.rect.height);
+                        self.bgr = Mat::new_size_with_default(size, CV_8UC3, Scalar::all(0.0))?;
+                        overlay.draw_tag(&mut self.bgr, tag, Point::new(tag.rect.x, tag.rect.y))?;
+                        imgproc::cvt_color_def(
+                            &self.bgr,
+                            &mut self.back,
+                            imgproc::COLOR_BGR2YUV_I420,
+                        )?;
+                        self.back.data_bytes()?.to_vec()
+                    }
+                };
+                new.insert(samples)
+            }
+        };
+        put_i420(planes, tag.rect, samples)
+    }
+
     /// Reads `area` (even position and size) of the planes into `bgr`.
     fn load(&mut self, planes: &PlaneMats, area: Rect) -> opencv::Result<()> {
         let half = Rect::new(area.x / 2, area.y / 2, area.width / 2, area.height / 2);
@@ -439,22 +528,34 @@ impl Patch {
     /// Writes `bgr` back into `area` of the planes.
     fn store(&mut self, planes: &mut PlaneMats, area: Rect) -> opencv::Result<()> {
         imgproc::cvt_color_def(&self.bgr, &mut self.back, imgproc::COLOR_BGR2YUV_I420)?;
-        let half = Rect::new(area.x / 2, area.y / 2, area.width / 2, area.height / 2);
-        let data = self.back.data_bytes()?;
-        let (luma, chroma) = data.split_at((area.width * area.height) as usize);
-        let (u, v) = chroma.split_at((half.width * half.height) as usize);
-        for (plane, part, samples) in [
-            (&mut planes.y, area, luma),
-            (&mut planes.u, half, u),
-            (&mut planes.v, half, v),
-        ] {
-            let source = Mat::new_rows_cols_with_data(part.height, part.width, samples)?;
-            // The ROI has the source's size and type, so the copy lands in the plane itself.
-            let mut target = Mat::roi_mut(plane, part)?;
-            source.copy_to(&mut target)?;
-        }
-        Ok(())
+        put_i420(planes, area, self.back.data_bytes()?)
     }
+}
+
+/// Copies I420 `samples` (Y, then U, then V) of `area` (even position and size) into the planes.
+fn put_i420(planes: &mut PlaneMats, area: Rect, samples: &[u8]) -> opencv::Result<()> {
+    let half = Rect::new(area.x / 2, area.y / 2, area.width / 2, area.height / 2);
+    let luma_len = (area.width * area.height) as usize;
+    let chroma_len = (half.width * half.height) as usize;
+    if samples.len() != luma_len + 2 * chroma_len {
+        return Err(opencv::Error::new(
+            opencv::core::StsBadSize,
+            format!("{} I420 samples for a {area:?} patch", samples.len()),
+        ));
+    }
+    let (luma, chroma) = samples.split_at(luma_len);
+    let (u, v) = chroma.split_at(chroma_len);
+    for (plane, part, samples) in [
+        (&mut planes.y, area, luma),
+        (&mut planes.u, half, u),
+        (&mut planes.v, half, v),
+    ] {
+        let source = Mat::new_rows_cols_with_data(part.height, part.width, samples)?;
+        // The ROI has the source's size and type, so the copy lands in the plane itself.
+        let mut target = Mat::roi_mut(plane, part)?;
+        source.copy_to(&mut target)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -519,6 +620,68 @@ mod tests {
                 assert!(!overlaps(*a, *b), "{a:?} overlaps {b:?}");
             }
         }
+        Ok(())
+    }
+
+    /// A 1080p-like frame of varied samples (so that a tag drawn over it would show).
+    fn textured_planes(width: i32, height: i32) -> opencv::Result<PlaneMats> {
+        let plane = |w: i32, h: i32, seed: usize| -> opencv::Result<Mat> {
+            let samples: Vec<u8> = (0..(w * h) as usize)
+                .map(|i| ((i * 7 + seed) % 251) as u8)
+                .collect();
+            Mat::new_rows_cols_with_data(h, w, &samples)?.try_clone()
+        };
+        Ok(PlaneMats {
+            y: plane(width, height, 0)?,
+            u: plane(width / 2, height / 2, 3)?,
+            v: plane(width / 2, height / 2, 5)?,
+        })
+    }
+
+    fn same_planes(a: &PlaneMats, b: &PlaneMats) -> opencv::Result<bool> {
+        Ok(a.y.data_bytes()? == b.y.data_bytes()?
+            && a.u.data_bytes()? == b.u.data_bytes()?
+            && a.v.data_bytes()? == b.v.data_bytes()?)
+    }
+
+    #[test]
+    fn tags_drawn_once_and_reused_match_tags_drawn_on_the_picture() -> opencv::Result<()> {
+        let labels: Vec<String> = ["happy", "sad"].map(String::from).to_vec();
+        let units: Vec<String> = (1..=4).map(|n| format!("AU{n}")).collect();
+        let captions = Captions::plain(&labels).with_units(&units, 0.5);
+        // Odd boxes, one at the right edge (its tag moves inside), one cut by the bottom edge.
+        let faces = [
+            face(1, Rect::new(101, 201, 181, 233), 4),
+            face(2, Rect::new(1801, 51, 117, 151), 0),
+            face(3, Rect::new(601, 1001, 151, 151), 0),
+        ];
+        let (width, height) = (1920, 1080);
+        let mut on_picture = textured_planes(width, height)?;
+        let frame = Size::new(width, height);
+        let mut patch = Patch::default();
+        for overlay in layout(&faces, &captions, frame, &[])? {
+            overlay.draw_box_yuv420(&mut on_picture)?;
+            for tag in &overlay.tags {
+                assert!(tag.rect.x % 2 == 0 && tag.rect.y % 2 == 0, "{:?}", tag.rect);
+                assert!(tag.rect.width % 2 == 0 && tag.rect.height % 2 == 0);
+                if let Some(area) = whole_chroma_area(tag.rect, &on_picture.y) {
+                    patch.load(&on_picture, area)?;
+                    overlay.draw_tag(&mut patch.bgr, tag, Point::new(area.x, area.y))?;
+                    patch.store(&mut on_picture, area)?;
+                }
+            }
+        }
+        let mut first = textured_planes(width, height)?;
+        draw_faces_yuv420(&mut first, &faces, &captions, &mut patch)?;
+        assert!(same_planes(&first, &on_picture)?, "first frame");
+        assert!(!patch.drawn.is_empty(), "tags kept for the next frame");
+        let mut again = textured_planes(width, height)?;
+        draw_faces_yuv420(&mut again, &faces, &captions, &mut patch)?;
+        assert!(same_planes(&again, &on_picture)?, "reused tags");
+        // A frame without the faces forgets their tags after one more frame.
+        draw_faces_yuv420(&mut again, &[], &captions, &mut patch)?;
+        draw_faces_yuv420(&mut again, &[], &captions, &mut patch)?;
+        assert!(patch.drawn.is_empty() && patch.last.is_empty());
         Ok(())
     }
 }

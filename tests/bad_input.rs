@@ -132,7 +132,10 @@ fn init_weights_that_cannot_serve_are_named() -> anyhow::Result<()> {
     let onnx = crate::util::default_model();
     assert_clean_failure(
         &with_init(&onnx)?,
-        &[emolens::util::DEFAULT_MODEL_FILE, "an .onnx model cannot serve"],
+        &[
+            emolens::util::DEFAULT_MODEL_FILE,
+            "an .onnx model cannot serve",
+        ],
     );
     assert!(!model.exists());
     Ok(())
