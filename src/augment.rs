@@ -1,6 +1,7 @@
 //! Training-time augmentation and test-time views of square grayscale faces: horizontal flip,
-//! small rotation, shift and zoom (one affine warp with bilinear sampling) and
-//! brightness/contrast jitter. Only training images are augmented.
+//! small rotation, shift and zoom (one affine warp with bilinear sampling),
+//! brightness/contrast jitter and random erasing; and the Beta draws of mixup. Only training
+//! images are augmented.
 
 use rand::Rng;
 
@@ -19,6 +20,9 @@ pub struct AugmentConfig {
     pub brightness: f32,
     /// Largest contrast change either way, as a fraction (0.2 = contrast 0.8..=1.2).
     pub contrast: f32,
+    /// Probability of random erasing (Zhong et al. 2020): a rectangle of 2 to 33 % of the
+    /// image, of aspect 0.3 to 3.3, filled with noise.
+    pub erase: f32,
 }
 
 impl AugmentConfig {
@@ -30,6 +34,7 @@ impl AugmentConfig {
         max_zoom: 0.0,
         brightness: 0.0,
         contrast: 0.0,
+        erase: 0.0,
     };
 
     /// The ranges the default model was trained with: faces from Haar crops vary by a few
@@ -41,8 +46,14 @@ impl AugmentConfig {
         max_zoom: 0.1,
         brightness: 0.15,
         contrast: 0.25,
+        erase: 0.0,
     };
 }
+
+/// Shares of the image a random erasure covers.
+const ERASE_AREA: std::ops::RangeInclusive<f32> = 0.02..=0.33;
+/// Aspect ratios (height / width) of a random erasure.
+const ERASE_ASPECT: std::ops::RangeInclusive<f32> = 0.3..=3.3;
 
 /// One affine change of an image about its centre.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -105,6 +116,68 @@ pub fn augment(
         let mean = out.iter().sum::<f32>() / out.len() as f32;
         for p in out.iter_mut() {
             *p = ((*p - mean) * contrast + mean + brightness).clamp(0.0, 255.0);
+        }
+    }
+    if config.erase > 0.0 && rng.random_bool(f64::from(config.erase.min(1.0))) {
+        erase(out, size, rng);
+    }
+}
+
+/// Fills a random rectangle of `image` (`[size, size]`, 0..=255) with uniform noise: its area
+/// and aspect drawn from [`ERASE_AREA`] and [`ERASE_ASPECT`] (the aspect log-uniformly), its
+/// place uniformly; shrunk to fit the image.
+fn erase(image: &mut [f32], size: usize, rng: &mut impl Rng) {
+    let side = size as f32;
+    let area = rng.random_range(ERASE_AREA) * side * side;
+    let aspect = rng
+        .random_range(ERASE_ASPECT.start().ln()..=ERASE_ASPECT.end().ln())
+        .exp();
+    let fit = |v: f32| (v.round() as usize).clamp(1, size);
+    let (height, width) = (fit((area * aspect).sqrt()), fit((area / aspect).sqrt()));
+    let top = rng.random_range(0..=size - height);
+    let left = rng.random_range(0..=size - width);
+    for row in image.chunks_mut(size).skip(top).take(height) {
+        for p in &mut row[left..left + width] {
+            *p = rng.random_range(0.0..=255.0);
+        }
+    }
+}
+
+/// A draw from the symmetric Beta(`alpha`, `alpha`) distribution, the mixing weight of mixup:
+/// `X / (X + Y)` for two Gamma(`alpha`) draws.
+pub fn beta_symmetric(alpha: f32, rng: &mut impl Rng) -> f32 {
+    let x = gamma(alpha, rng);
+    let y = gamma(alpha, rng);
+    if x + y > 0.0 {
+        x / (x + y)
+    } else {
+        0.5
+    }
+}
+
+/// A Gamma(`shape`, 1) draw (Marsaglia and Tsang 2000; shapes under 1 through
+/// `Gamma(shape + 1) * U^(1 / shape)`).
+fn gamma(shape: f32, rng: &mut impl Rng) -> f32 {
+    if shape < 1.0 {
+        let u: f32 = rng.random_range(f32::EPSILON..1.0);
+        return gamma(shape + 1.0, rng) * u.powf(1.0 / shape);
+    }
+    let d = shape - 1.0 / 3.0;
+    let c = 1.0 / (9.0 * d).sqrt();
+    loop {
+        // A standard normal draw (Box-Muller).
+        let (u1, u2): (f32, f32) = (
+            rng.random_range(f32::EPSILON..1.0),
+            rng.random_range(0.0..1.0),
+        );
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos();
+        let v = (1.0 + c * z).powi(3);
+        if v <= 0.0 {
+            continue;
+        }
+        let u: f32 = rng.random_range(f32::EPSILON..1.0);
+        if u.ln() < 0.5 * z * z + d - d * v + d * v.ln() {
+            return d * v;
         }
     }
 }
@@ -235,6 +308,55 @@ mod tests {
                 &mut out,
             );
             assert!(out.iter().all(|p| (0.0..=255.0).contains(p)));
+        }
+    }
+
+    #[test]
+    fn erasing_fills_one_rectangle_with_noise() {
+        const SIDE: usize = 48;
+        let flat = vec![100u8; SIDE * SIDE];
+        let only_erase = AugmentConfig {
+            erase: 1.0,
+            ..AugmentConfig::NONE
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut out = vec![0.0; SIDE * SIDE];
+        for _ in 0..50 {
+            augment(&flat, SIDE, &only_erase, &mut rng, &mut out);
+            let changed: Vec<(usize, usize)> = (0..SIDE * SIDE)
+                .filter(|&i| out[i] != 100.0)
+                .map(|i| (i / SIDE, i % SIDE))
+                .collect();
+            let rows = changed.iter().map(|c| c.0);
+            let cols = changed.iter().map(|c| c.1);
+            let (top, bottom) = (rows.clone().min().unwrap_or(0), rows.max().unwrap_or(0));
+            let (left, right) = (cols.clone().min().unwrap_or(0), cols.max().unwrap_or(0));
+            let box_area = ((bottom - top + 1) * (right - left + 1)) as f32;
+            // Noise leaves almost every pixel of the rectangle changed, and nothing outside it.
+            assert!(changed.len() as f32 >= 0.95 * box_area, "{changed:?}");
+            let share = box_area / (SIDE * SIDE) as f32;
+            assert!((0.01..=0.36).contains(&share), "erased share {share}");
+            assert!(out.iter().all(|p| (0.0..=255.0).contains(p)));
+        }
+    }
+
+    #[test]
+    fn beta_draws_have_the_beta_mean_and_variance() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        for alpha in [0.2f32, 0.4, 1.0, 2.0] {
+            let draws: Vec<f32> = (0..20_000)
+                .map(|_| beta_symmetric(alpha, &mut rng))
+                .collect();
+            assert!(draws.iter().all(|d| (0.0..=1.0).contains(d)));
+            let mean = draws.iter().sum::<f32>() / draws.len() as f32;
+            let variance =
+                draws.iter().map(|d| (d - mean).powi(2)).sum::<f32>() / draws.len() as f32;
+            let expected = 1.0 / (4.0 * (2.0 * alpha + 1.0));
+            assert!((mean - 0.5).abs() < 0.01, "alpha {alpha}: mean {mean}");
+            assert!(
+                (variance - expected).abs() < 0.05 * expected,
+                "alpha {alpha}: variance {variance}, expected {expected}"
+            );
         }
     }
 

@@ -114,6 +114,34 @@ fn unwritable_output_fails_before_training() -> anyhow::Result<()> {
 }
 
 #[test]
+fn recipe_options_out_of_range_are_refused() -> anyhow::Result<()> {
+    let data = fer_subset("PrivateTest", 1);
+    let out = tempfile::tempdir()?;
+    let model = out.path().join("m.onnx");
+    let ckplus = crate::util::shared_data().join("ckplus");
+    let aus = ckplus.join("ckplus_facs_aus_327seq.csv");
+    for (extra, needle) in [
+        (vec!["--mixup", "11"], "--mixup 11 is out of range"),
+        (vec!["--mixup=-1"], "--mixup -1 is out of range"),
+        (vec!["--erase", "1.5"], "--erase 1.5 is out of range"),
+        (
+            vec!["--mixup", "0.2", "--aus", aus.to_str().unwrap_or_default()],
+            "--mixup does not blend action-unit targets",
+        ),
+    ] {
+        let mut args = train_args(
+            data.path().to_str().unwrap_or_default(),
+            "0.5",
+            model.to_str().unwrap_or_default(),
+        );
+        args.extend(extra.into_iter().map(String::from));
+        assert_clean_failure(&emolens().args(args).output()?, &[needle]);
+    }
+    assert!(!model.exists());
+    Ok(())
+}
+
+#[test]
 fn init_weights_that_cannot_serve_are_named() -> anyhow::Result<()> {
     let data = fer_subset("Training", 2);
     let out = tempfile::tempdir()?;

@@ -33,9 +33,14 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
         weight_decay: 0.01,
         dropout: 0.3,
         label_smoothing: 0.1,
+        // The stronger recipe's options run too: mixup and random erasing.
+        mixup: 0.2,
         patience: 5,
         class_weights: ClassWeighting::Balanced,
-        augment: AugmentConfig::DEFAULT,
+        augment: AugmentConfig {
+            erase: 0.5,
+            ..AugmentConfig::DEFAULT
+        },
         seed: 3,
         size: 48,
         max_steps_per_epoch: Some(3),

@@ -54,9 +54,29 @@ pub struct TrainArgs {
     /// Class weighting of the loss.
     #[arg(long, value_enum, default_value_t = ClassWeighting::Sqrt, help_heading = "Training")]
     pub class_weights: ClassWeighting,
-    /// Train on the images as they are (no flip, rotation, shift, zoom, brightness/contrast).
+    /// Train on the images as they are (no flip, rotation, shift, zoom, brightness/contrast,
+    /// erasing).
     #[arg(long, help_heading = "Training")]
     pub no_augment: bool,
+    /// Random erasing: the probability, 0..1, that a training image gets a rectangle of 2 to
+    /// 33 % of its area filled with noise (0: off).
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        help_heading = "Training"
+    )]
+    pub erase: f32,
+    /// Mixup: every batch is blended with a shuffled copy of itself, images and targets alike,
+    /// by a weight drawn from Beta(ALPHA, ALPHA), the original keeping the larger part (0: off;
+    /// 0.2 to 0.4 is usual). Not with --aus.
+    #[arg(
+        long,
+        value_name = "ALPHA",
+        default_value_t = 0.0,
+        help_heading = "Training"
+    )]
+    pub mixup: f32,
     /// FER+ votes (fer2013new.csv) to relabel both splits with, joined on the image file name.
     #[arg(long, value_name = "CSV", help_heading = "Data")]
     pub ferplus: Option<PathBuf>,
@@ -151,6 +171,16 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
     }
     in_unit_range("--dropout", args.dropout, true)?;
     in_unit_range("--label-smoothing", f64::from(args.label_smoothing), true)?;
+    in_unit_range("--erase", f64::from(args.erase), true)?;
+    if !(0.0..=10.0).contains(&args.mixup) {
+        bail!(
+            "--mixup {} is out of range: use 0 (off) or a Beta parameter up to 10, such as 0.2",
+            args.mixup
+        );
+    }
+    if args.mixup > 0.0 && args.aus.is_some() {
+        bail!("--mixup does not blend action-unit targets; leave it out when training with --aus");
+    }
     if args.weight_decay < 0.0 {
         bail!("--weight-decay must not be negative");
     }
@@ -193,12 +223,16 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
         weight_decay: args.weight_decay,
         dropout: args.dropout,
         label_smoothing: args.label_smoothing,
+        mixup: args.mixup,
         patience: args.patience,
         class_weights: args.class_weights,
         augment: if args.no_augment {
             AugmentConfig::NONE
         } else {
-            AugmentConfig::DEFAULT
+            AugmentConfig {
+                erase: args.erase,
+                ..AugmentConfig::DEFAULT
+            }
         },
         seed: args.seed,
         size: DEFAULT_IMAGE_SIZE,

@@ -95,6 +95,8 @@ pub struct TrainConfig {
     pub dropout: f64,
     /// Label smoothing: this much of each target is spread over all classes.
     pub label_smoothing: f32,
+    /// Mixup's Beta parameter (0: no mixup).
+    pub mixup: f32,
     /// Stop after this many epochs without a better validation accuracy.
     pub patience: usize,
     /// Loss weighting of classes.
