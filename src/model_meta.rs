@@ -76,8 +76,11 @@ pub struct Provenance {
     pub val_size: usize,
     /// Epochs actually trained.
     pub epochs: usize,
-    /// Epoch (from 1) whose weights were kept.
+    /// Epoch (from 1) whose weights were kept; the last of the average with `averaged_from`.
     pub best_epoch: usize,
+    /// First epoch of the weights' average (`train --average-last`); none: one epoch's weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub averaged_from: Option<usize>,
     /// Validation accuracy of the kept weights.
     pub val_accuracy: f64,
     /// Architecture name.

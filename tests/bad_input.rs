@@ -125,6 +125,10 @@ fn recipe_options_out_of_range_are_refused() -> anyhow::Result<()> {
         (vec!["--mixup=-1"], "--mixup -1 is out of range"),
         (vec!["--erase", "1.5"], "--erase 1.5 is out of range"),
         (
+            vec!["--average-last", "2"],
+            "--average-last 2 is out of range: use 0 (off) or 2 to --epochs (1)",
+        ),
+        (
             vec!["--mixup", "0.2", "--aus", aus.to_str().unwrap_or_default()],
             "--mixup does not blend action-unit targets",
         ),

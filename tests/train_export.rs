@@ -35,6 +35,7 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
         label_smoothing: 0.1,
         // The stronger recipe's options run too: mixup and random erasing.
         mixup: 0.2,
+        average_last: 2,
         patience: 5,
         class_weights: ClassWeighting::Balanced,
         augment: AugmentConfig {
@@ -53,6 +54,14 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
     assert!(config.checkpoint_dir.join("curves.png").is_file());
     let state = Checkpoint::load(&config.checkpoint_dir)?;
     assert_eq!(state.epochs_done, 2);
+    // The last two epochs' weights are kept and averaged.
+    for path in [
+        Checkpoint::epoch_path(&config.checkpoint_dir, 1),
+        Checkpoint::epoch_path(&config.checkpoint_dir, 2),
+        Checkpoint::average_path(&config.checkpoint_dir),
+    ] {
+        assert!(path.is_file(), "{}", path.display());
+    }
 
     let env = emolens::ort_runtime::environment(None)?;
     let mut classifier = Classifier::load(&model_path, &env, 0)?;
@@ -74,7 +83,15 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
         (84, 28, 2)
     );
 
-    // The trained network (best epoch, validation mode) on real validation images.
+    // The exported network (the average when it won, else the best epoch; validation mode) on
+    // real validation images.
+    let exported = match provenance.averaged_from {
+        Some(first) => {
+            assert_eq!((first, provenance.best_epoch), (1, 2));
+            Checkpoint::average_path(&config.checkpoint_dir)
+        }
+        None => Checkpoint::best_path(&config.checkpoint_dir),
+    };
     let data = DataSource::Folder(val.path().to_owned()).load(None, 48)?;
     let n = data.len();
     let mut input = classifier.input_batch(n);
@@ -94,7 +111,7 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
         dropout: 0.3,
     };
     let trained = EmotionNet::new(&net_config, &device)
-        .try_load_file(Checkpoint::best_path(&config.checkpoint_dir))?
+        .try_load_file(exported)?
         .valid();
     let expected = trained
         .forward(Tensor::<4>::from_data(

@@ -77,6 +77,17 @@ pub struct TrainArgs {
         help_heading = "Training"
     )]
     pub mixup: f32,
+    /// Stochastic weight averaging: keep the weights of the last K epochs, average them,
+    /// measure BatchNorm's statistics again on the training images, and export the average
+    /// instead of the best epoch when it scores higher on validation (0: off; K >= 2).
+    #[arg(
+        long,
+        value_name = "K",
+        default_value_t = 0,
+        conflicts_with = "folds",
+        help_heading = "Training"
+    )]
+    pub average_last: usize,
     /// FER+ votes (fer2013new.csv) to relabel both splits with, joined on the image file name.
     #[arg(long, value_name = "CSV", help_heading = "Data")]
     pub ferplus: Option<PathBuf>,
@@ -181,6 +192,13 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
     if args.mixup > 0.0 && args.aus.is_some() {
         bail!("--mixup does not blend action-unit targets; leave it out when training with --aus");
     }
+    if args.average_last == 1 || args.average_last > args.epochs {
+        bail!(
+            "--average-last {} is out of range: use 0 (off) or 2 to --epochs ({})",
+            args.average_last,
+            args.epochs
+        );
+    }
     if args.weight_decay < 0.0 {
         bail!("--weight-decay must not be negative");
     }
@@ -224,6 +242,7 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
         dropout: args.dropout,
         label_smoothing: args.label_smoothing,
         mixup: args.mixup,
+        average_last: args.average_last,
         patience: args.patience,
         class_weights: args.class_weights,
         augment: if args.no_augment {

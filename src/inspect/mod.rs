@@ -316,7 +316,14 @@ impl Display for Inspection {
                     "  images: {} training, {} validation",
                     p.train_size, p.val_size
                 )?;
-                writeln!(f, "  epochs: {} trained, best {}", p.epochs, p.best_epoch)?;
+                match p.averaged_from {
+                    Some(first) => writeln!(
+                        f,
+                        "  epochs: {} trained, weights averaged over {first}-{}",
+                        p.epochs, p.best_epoch
+                    )?,
+                    None => writeln!(f, "  epochs: {} trained, best {}", p.epochs, p.best_epoch)?,
+                }
                 writeln!(f, "  validation accuracy: {:.4}", p.val_accuracy)?;
                 writeln!(f, "  architecture: {}", p.architecture)?;
                 if let Some(init) = &p.init {

@@ -72,6 +72,7 @@ const STATE_FILE: &str = "state.json";
 const MODEL_FILE: &str = "model.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const BEST_FILE: &str = "best.bpk";
+const AVERAGE_FILE: &str = "average.bpk";
 const CURVES_CSV: &str = "curves.csv";
 const CURVES_PNG: &str = "curves.png";
 
@@ -103,6 +104,16 @@ impl Checkpoint {
     /// Weights of the best epoch.
     pub fn best_path(dir: &Path) -> PathBuf {
         dir.join(BEST_FILE)
+    }
+
+    /// Weights after epoch `epoch`, kept for `--average-last`.
+    pub fn epoch_path(dir: &Path, epoch: usize) -> PathBuf {
+        dir.join(format!("epoch-{epoch}.bpk"))
+    }
+
+    /// Weights averaged over the last epochs (`--average-last`).
+    pub fn average_path(dir: &Path) -> PathBuf {
+        dir.join(AVERAGE_FILE)
     }
 
     /// Adds an epoch; returns whether it is the best so far: a higher validation accuracy, or

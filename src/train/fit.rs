@@ -1,6 +1,7 @@
 //! One training run: the network, optimizer and checkpoint are started (or resumed), then each
 //! epoch trains on shuffled, augmented batches with the class-weighted loss (and the action-unit
-//! loss), is validated, and is checkpointed; the best epoch's weights are kept.
+//! loss), is validated, and is checkpointed; the best epoch's weights are kept, and so are the
+//! last epochs' weights when they are to be averaged.
 
 use std::path::Path;
 use std::time::Instant;
@@ -14,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use super::average::keeps_epoch;
 use super::batches::{argmax_rows, fill_batch};
 use super::checkpoint::{Checkpoint, EpochRecord, RunSignature};
 use super::evaluation::evaluate_net;
@@ -126,6 +128,12 @@ pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitte
         eprintln!("epoch {epoch}: training steps: {}", totals.time.breakdown());
         let improved = state.record(record, config.patience);
         save_epoch(&config.checkpoint_dir, &model, &optimizer, &state, improved)?;
+        if keeps_epoch(config, epoch) {
+            model
+                .clone()
+                .save_file(Checkpoint::epoch_path(&config.checkpoint_dir, epoch))
+                .with_context(|| format!("saving the weights of epoch {epoch}"))?;
+        }
         if state.stopped_early {
             eprintln!(
                 "early stop: no better validation accuracy (nor equal with lower loss) for {} epochs",

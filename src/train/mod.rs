@@ -1,7 +1,9 @@
 //! `emolens train`: trains the emotion CNN of [`net`] with burn on the CPU (DESIGN.md section 5),
-//! keeps the best epoch on the validation split, checkpoints every epoch for `--resume`, writes
-//! the learning curves, and exports the best weights as an ONNX model with its metadata.
+//! keeps the best epoch on the validation split (or an average of the last epochs' weights when
+//! that scores higher), checkpoints every epoch for `--resume`, writes the learning curves, and
+//! exports the kept weights as an ONNX model with its metadata.
 
+mod average;
 mod batches;
 pub mod checkpoint;
 mod evaluation;
@@ -97,6 +99,9 @@ pub struct TrainConfig {
     pub label_smoothing: f32,
     /// Mixup's Beta parameter (0: no mixup).
     pub mixup: f32,
+    /// Average the weights of this many last epochs (0: off) and export the average when it
+    /// scores higher on validation than the best epoch.
+    pub average_last: usize,
     /// Stop after this many epochs without a better validation accuracy.
     pub patience: usize,
     /// Loss weighting of classes.
@@ -127,7 +132,11 @@ pub fn run(config: &TrainConfig) -> Result<PathBuf> {
     check_size(config.size)?;
     let (train, val) = load_splits(config)?;
     let fitted = fit(config, &train, &val)?;
-    export_best(config, &fitted, &train, &val)
+    let averaged = match config.average_last {
+        0 => None,
+        _ => average::average_last_epochs(config, &fitted, &train, &val)?,
+    };
+    export(config, &fitted, averaged, &train, &val)
 }
 
 /// The image size must suit the network's four poolings.
@@ -239,16 +248,31 @@ fn preprocess_for(train: &Dataset) -> Preprocess {
     }
 }
 
-/// Loads the best weights, writes the curves, exports and checks the ONNX model.
-fn export_best(
+/// Writes the curves, then exports and checks the ONNX model of the averaged weights when given,
+/// else of the best epoch.
+fn export(
     config: &TrainConfig,
     fitted: &Fitted,
+    averaged: Option<average::Averaged>,
     train: &Dataset,
     val: &Dataset,
 ) -> Result<PathBuf> {
     let (state, preprocess) = (&fitted.state, fitted.preprocess.clone());
     state.write_curves(&config.checkpoint_dir)?;
-    let best = fitted.best_net(&config.checkpoint_dir)?;
+    let (net, kept_epoch, averaged_from, val_accuracy) = match averaged {
+        Some(a) => (
+            a.net,
+            state.epochs_done,
+            Some(a.first_epoch),
+            a.val_accuracy,
+        ),
+        None => (
+            fitted.best_net(&config.checkpoint_dir)?,
+            state.best_epoch,
+            None,
+            state.best_val_accuracy,
+        ),
+    };
     let meta = ModelMeta {
         preprocess: preprocess.clone(),
         heads: std::iter::once(Head {
@@ -270,8 +294,9 @@ fn export_best(
             train_size: train.len(),
             val_size: val.len(),
             epochs: state.epochs_done,
-            best_epoch: state.best_epoch,
-            val_accuracy: state.best_val_accuracy,
+            best_epoch: kept_epoch,
+            averaged_from,
+            val_accuracy,
             architecture: net::ARCHITECTURE.to_owned(),
             init: config.init.as_ref().map(|p| p.display().to_string()),
             date: crate::util::utc_date(),
@@ -285,12 +310,14 @@ fn export_best(
         plain_batch(val, &check_indices, &preprocess, config.size),
     )?;
     let env = crate::ort_runtime::environment(config.ort_lib.as_deref())?;
-    let report = export::export_onnx(&best, meta, &check, &config.output, &env)?;
+    let report = export::export_onnx(&net, meta, &check, &config.output, &env)?;
+    let weights = match averaged_from {
+        Some(first) => format!("weights averaged over epochs {first}-{kept_epoch}"),
+        None => format!("best epoch {kept_epoch}"),
+    };
     eprintln!(
-        "wrote {} (best epoch {}, validation accuracy {:.4}); ONNX Runtime matches the trained network on {} images within {:.1e}",
+        "wrote {} ({weights}, validation accuracy {val_accuracy:.4}); ONNX Runtime matches the trained network on {} images within {:.1e}",
         config.output.display(),
-        state.best_epoch,
-        state.best_val_accuracy,
         report.images,
         report.max_abs_diff
     );
