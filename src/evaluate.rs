@@ -219,8 +219,9 @@ pub fn run(config: &EvaluateConfig) -> Result<Evaluated> {
     Ok(evaluated)
 }
 
-/// The evaluation images at the model's input size, with their action units joined (with
-/// `--aus`, whose threshold it returns) and relabelled from FER+ votes (with `--ferplus`).
+/// The evaluation images at the model's input size and under its labels (images of classes it
+/// lacks left out, with a note), with their action units joined (with `--aus`, whose threshold
+/// it returns) and relabelled from FER+ votes (with `--ferplus`).
 fn load_data(
     config: &EvaluateConfig,
     classifier: &Classifier,
@@ -235,10 +236,25 @@ fn load_data(
             p.size
         );
     }
-    let mut data = config
+    let (mut data, left_out) = config
         .data
-        .load(Some(labels), p.size[0])
-        .with_context(|| format!("loading evaluation data {}", config.data))?;
+        .load(None, p.size[0])
+        .with_context(|| format!("loading evaluation data {}", config.data))?
+        .relabel_to(labels);
+    for class in &left_out {
+        notes.push(format!(
+            "note: {} images of class `{}` are left out: the model has no such label",
+            class.images, class.class
+        ));
+    }
+    if data.is_empty() {
+        bail!(
+            "{}: none of its classes is a label of {} ({}); give images of those classes",
+            config.data,
+            config.model.display(),
+            labels.join(", ")
+        );
+    }
     if data.resized > 0 {
         notes.push(format!(
             "note: {} images were not {}x{} and were resized",

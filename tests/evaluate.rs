@@ -109,6 +109,33 @@ fn the_int8_default_model_scores_as_its_float_source() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[test]
+fn a_fer2013_model_scores_ckplus_on_the_classes_they_share() -> anyhow::Result<()> {
+    default_model();
+    let out = tempfile::tempdir()?;
+    let json = out.path().join("eval.json");
+    let output = Command::cargo_bin("emolens")?
+        .arg("evaluate")
+        .arg("--data")
+        .arg(crate::util::shared_data().join("ckplus"))
+        .arg("--json")
+        .arg(&json)
+        .output()?;
+    succeeded(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("54 images of class `contempt` are left out"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+    assert_eq!(report["images"], 981 - 54);
+    // CK+'s `anger` and `sadness` are FER2013's `angry` and `sad`.
+    assert_eq!(report["per_class"]["angry"]["support"], 135);
+    assert_eq!(report["per_class"]["sad"]["support"], 84);
+    assert_eq!(report["per_class"]["neutral"]["support"], 0);
+    Ok(())
+}
+
 /// Runs `emolens evaluate --data DIR` with `extra` arguments and checks it fails cleanly.
 fn assert_evaluate_fails(dir: &str, extra: &[&str], needles: &[&str]) -> anyhow::Result<()> {
     let output = Command::cargo_bin("emolens")?

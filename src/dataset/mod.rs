@@ -7,6 +7,7 @@ pub mod fer_csv;
 pub mod ferplus;
 pub mod folder;
 pub mod manifest;
+pub mod relabel;
 pub mod subjects;
 
 use std::path::{Path, PathBuf};
