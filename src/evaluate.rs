@@ -286,11 +286,7 @@ fn load_data(
     };
     if let Some(votes) = &config.ferplus {
         let (relabelled, report) = ferplus::relabel(&data, votes, LabelMode::Majority)?;
-        notes.push(format!(
-            "FER+: {} relabelled, {} left out",
-            report.joined,
-            report.unmatched + report.no_emotion
-        ));
+        notes.push(format!("FER+ majority labels: {report}"));
         data = relabelled;
     }
     Ok((data, unit_threshold))

@@ -21,7 +21,8 @@ const VOTE_COLUMNS: [(&str, &str); 7] = [
 /// How votes become training targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LabelMode {
-    /// The class with most votes (ties: the first in label order).
+    /// The class with most votes, for images with one top vote that is one of the seven
+    /// emotions (the FER+ majority protocol, 7 classes); tied images are left out.
     Majority,
     /// The vote distribution itself (the hard label is still the majority).
     Soft,
@@ -34,8 +35,37 @@ pub struct JoinReport {
     pub joined: usize,
     /// Images without a FER+ row (FER+ left them out).
     pub unmatched: usize,
-    /// Images whose votes went mostly to contempt, unknown or not-a-face.
+    /// Images left out of soft labels: their votes went mostly to contempt, unknown or
+    /// not-a-face.
     pub no_emotion: usize,
+    /// Images left out of majority labels: their top vote is shared, or is contempt, unknown
+    /// or not-a-face.
+    pub no_majority: usize,
+}
+
+impl std::fmt::Display for JoinReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} relabelled; left out: {} without votes",
+            self.joined, self.unmatched
+        )?;
+        if self.no_emotion > 0 {
+            write!(
+                f,
+                ", {} voted mostly contempt, unknown or not a face",
+                self.no_emotion
+            )?;
+        }
+        if self.no_majority > 0 {
+            write!(
+                f,
+                ", {} without one emotion ahead of all other votes",
+                self.no_majority
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Replaces the labels of `data` (FER2013 classes, file names as in FER+) by the FER+ votes in
@@ -73,9 +103,16 @@ pub fn relabel(
             distribution[class] = row.emotion[column];
         }
         let total: f32 = distribution.iter().sum();
-        if total <= row.other {
-            report.no_emotion += 1;
-            continue;
+        match mode {
+            LabelMode::Majority if !row.has_one_top_emotion() => {
+                report.no_majority += 1;
+                continue;
+            }
+            LabelMode::Soft if total <= row.other => {
+                report.no_emotion += 1;
+                continue;
+            }
+            _ => {}
         }
         distribution.iter_mut().for_each(|v| *v /= total);
         let majority = crate::util::argmax(&distribution);
@@ -90,11 +127,20 @@ pub fn relabel(
     Ok((out, report))
 }
 
-/// Votes of one image: the seven emotion columns in [`VOTE_COLUMNS`] order, and the sum of
-/// contempt, unknown and not-a-face.
+/// Votes of one image: the seven emotion columns in [`VOTE_COLUMNS`] order, and the sum and
+/// the largest of contempt, unknown and not-a-face.
 struct Votes {
     emotion: [f32; 7],
     other: f32,
+    other_top: f32,
+}
+
+impl Votes {
+    /// Whether one emotion has more votes than every other column.
+    fn has_one_top_emotion(&self) -> bool {
+        let top = self.emotion.iter().copied().fold(0.0, f32::max);
+        self.emotion.iter().filter(|&&v| v == top).count() == 1 && top > self.other_top
+    }
 }
 
 /// Most votes one emotion of one image can have (FER+ asked 10 taggers; larger crowds fit).
@@ -143,11 +189,18 @@ fn read_votes(path: &Path) -> Result<HashMap<String, Votes>, DatasetError> {
         for (slot, &col) in emotion.iter_mut().zip(&emotion_cols) {
             *slot = vote(col)?;
         }
-        let other = other_cols
+        let others = other_cols
             .iter()
             .map(|&c| vote(c))
-            .sum::<Result<f32, _>>()?;
-        votes.insert(name.to_owned(), Votes { emotion, other });
+            .collect::<Result<Vec<f32>, _>>()?;
+        votes.insert(
+            name.to_owned(),
+            Votes {
+                emotion,
+                other: others.iter().sum(),
+                other_top: others.iter().copied().fold(0.0, f32::max),
+            },
+        );
     }
     Ok(votes)
 }
@@ -165,12 +218,17 @@ mod tests {
             "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n\
              Training,fer0000000.png,2,8,0,0,0,0,0,0,0,0\n\
              Training,fer0000001.png,0,0,0,0,0,0,0,0,2,8\n\
+             Training,fer0000002.png,4,4,0,0,0,0,0,2,0,0\n\
+             Training,fer0000003.png,2,3,0,0,0,0,0,4,0,0\n\
              Training,,10,0,0,0,0,0,0,0,0,0\n",
         )?;
         let mut data = Dataset::new(super::super::fer2013_classes(), 1);
         data.push(&[1], 0, "x/angry/fer0000000.png".into());
         data.push(&[2], 0, "x/angry/fer0000001.png".into());
         data.push(&[3], 0, "x/angry/Training_99.png".into());
+        // A tie between neutral and happy; contempt ahead of happy.
+        data.push(&[4], 0, "x/angry/fer0000002.png".into());
+        data.push(&[5], 0, "x/angry/fer0000003.png".into());
 
         let (majority, report) = relabel(&data, &csv, LabelMode::Majority)?;
         assert_eq!(
@@ -178,13 +236,19 @@ mod tests {
             JoinReport {
                 joined: 1,
                 unmatched: 1,
-                no_emotion: 1
+                no_emotion: 0,
+                no_majority: 3,
             }
         );
         assert_eq!(majority.labels, vec![3]); // happy
         assert!(majority.soft.is_none());
 
-        let (soft, _) = relabel(&data, &csv, LabelMode::Soft)?;
+        // Soft labels keep the images without a clear majority.
+        let (soft, report) = relabel(&data, &csv, LabelMode::Soft)?;
+        assert_eq!(
+            (report.joined, report.no_emotion, report.no_majority),
+            (3, 1, 0)
+        );
         let dist = soft.soft.ok_or("no soft labels")?;
         assert!((dist[3] - 0.8).abs() < 1e-6 && (dist[6] - 0.2).abs() < 1e-6);
 

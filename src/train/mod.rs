@@ -196,10 +196,7 @@ fn load_splits(config: &TrainConfig) -> Result<(Dataset, Dataset)> {
         for (name, split) in [("training", &mut train), ("validation", &mut val)] {
             let (relabelled, report) = ferplus::relabel(split, votes, *mode)
                 .with_context(|| format!("joining FER+ votes onto the {name} data"))?;
-            eprintln!(
-                "FER+ {name}: {} relabelled, {} without votes, {} without an emotion majority (left out)",
-                report.joined, report.unmatched, report.no_emotion
-            );
+            eprintln!("FER+ {name}: {report}");
             *split = relabelled;
         }
     }
