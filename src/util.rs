@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 /// File name of the default emotion model in `models/`.
-pub const DEFAULT_MODEL_FILE: &str = "emolens-fer2013.int8.onnx";
+pub const DEFAULT_MODEL_FILE: &str = "emolens-ferplus.int8.onnx";
 
 /// Today's UTC date as `YYYY-MM-DD`.
 pub fn utc_date() -> String {

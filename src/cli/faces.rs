@@ -39,7 +39,7 @@ const HAAR_MIN_FACE: u32 = 48;
 /// How faces are found, followed and classified.
 #[derive(Debug, Clone, Args)]
 pub struct FaceOptions {
-    /// Emotion model (default: the shipped models/emolens-fer2013.int8.onnx).
+    /// Emotion model (default: the shipped models/emolens-ferplus.int8.onnx).
     #[arg(long, value_name = "MODEL.onnx", help_heading = "Model")]
     pub model: Option<PathBuf>,
     /// Where inference runs (the emotion model and YuNet): auto uses CUDA when the ONNX Runtime

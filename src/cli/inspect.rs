@@ -11,7 +11,7 @@ use crate::inspect;
 /// `emolens inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The model (default: the shipped models/emolens-fer2013.int8.onnx).
+    /// The model (default: the shipped models/emolens-ferplus.int8.onnx).
     #[arg(value_name = "MODEL.onnx")]
     pub model: Option<PathBuf>,
     /// Print the description as one JSON object instead of text.

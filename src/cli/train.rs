@@ -138,7 +138,7 @@ pub struct TrainArgs {
 /// `emolens evaluate`.
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// Model to evaluate (default: the shipped models/emolens-fer2013.int8.onnx).
+    /// Model to evaluate (default: the shipped models/emolens-ferplus.int8.onnx).
     #[arg(long, value_name = "MODEL.onnx")]
     pub model: Option<PathBuf>,
     /// Labelled images: a folder ROOT/<class>/*.png|jpg, or fer2013.csv[#Usage].

@@ -46,7 +46,9 @@ pub fn average_last_epochs(
 ) -> Result<Option<Averaged>> {
     let state = &fitted.state;
     let dir = &config.checkpoint_dir;
-    let first_epoch = config.epochs + 1 - config.average_last;
+    let first_epoch = (config.epochs + 1)
+        .saturating_sub(config.average_last)
+        .max(1);
     if state.epochs_done < config.epochs {
         eprintln!(
             "note: the run stopped early at epoch {}, before its last {} epochs; no weights to average",
