@@ -8,7 +8,7 @@ use super::{Dataset, DatasetError};
 
 /// FER+ vote columns that map onto the seven FER2013 classes, as `(fer+ column, fer2013 class)`.
 /// `contempt`, `unknown` and `NF` (not a face) have no FER2013 class and are left out.
-const VOTE_COLUMNS: [(&str, &str); 7] = [
+pub(super) const VOTE_COLUMNS: [(&str, &str); 7] = [
     ("anger", "angry"),
     ("disgust", "disgust"),
     ("fear", "fear"),

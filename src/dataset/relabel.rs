@@ -3,22 +3,16 @@
 //! datasets use for one emotion (CK+'s `anger` is FER2013's `angry`), and images of classes the
 //! label set lacks (CK+'s `contempt` for a FER2013 model) are left out and counted.
 
+use super::ferplus::VOTE_COLUMNS;
 use super::Dataset;
 
-/// Names of one class in the datasets emolens reads, as `(other name, FER2013 name)`: CK+ and
-/// FER+ use nouns where FER2013 uses adjectives.
-const SYNONYMS: [(&str, &str); 3] = [
-    ("anger", "angry"),
-    ("happiness", "happy"),
-    ("sadness", "sad"),
-];
-
-/// The name a class is matched by: lower case, with a synonym replaced by its FER2013 name.
+/// The name a class is matched by: lower case, with a FER+ emotion name (the nouns that CK+
+/// uses too: `anger`, `happiness`, `sadness`) replaced by its FER2013 name.
 fn class_key(name: &str) -> String {
     let lower = name.to_lowercase();
-    SYNONYMS
+    VOTE_COLUMNS
         .iter()
-        .find(|(other, _)| *other == lower)
+        .find(|(column, _)| *column == lower)
         .map_or(lower, |(_, fer)| (*fer).to_owned())
 }
 

@@ -100,7 +100,7 @@ pub fn average_last_epochs(
 ///
 /// # Errors
 /// When `nets` is empty or a tensor cannot be read as f32.
-pub fn mean_weights(nets: Vec<EmotionNet>) -> Result<EmotionNet> {
+fn mean_weights(nets: Vec<EmotionNet>) -> Result<EmotionNet> {
     let count = nets.len() as f32;
     let mut sums: Option<Vec<Vec<f32>>> = None;
     let mut template = None;
