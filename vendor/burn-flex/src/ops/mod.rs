@@ -96,6 +96,8 @@ pub mod cat;
 pub mod comparison;
 #[macro_use]
 mod conv_common;
+// emolens: batch normalisation for training in two passes.
+mod batch_norm;
 pub mod conv;
 // emolens: 2D convolution and its gradients as one gemm per image.
 mod conv2d_gemm;
