@@ -125,6 +125,10 @@ fn recipe_options_out_of_range_are_refused() -> anyhow::Result<()> {
         (vec!["--mixup=-1"], "--mixup -1 is out of range"),
         (vec!["--erase", "1.5"], "--erase 1.5 is out of range"),
         (
+            vec!["--width", "2"],
+            "--width 2 is out of range: use 4 to 128",
+        ),
+        (
             vec!["--average-last", "2"],
             "--average-last 2 is out of range: use 0 (off) or 2 to --epochs (1)",
         ),

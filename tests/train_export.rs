@@ -7,7 +7,7 @@ use emolens::augment::AugmentConfig;
 use emolens::classifier::Classifier;
 use emolens::dataset::{DataSource, FER2013_LABELS};
 use emolens::train::checkpoint::Checkpoint;
-use emolens::train::net::{EmotionNet, NetConfig};
+use emolens::train::net::{EmotionNet, NetConfig, DEFAULT_WIDTH};
 use emolens::train::{ClassWeighting, TrainConfig, Validation};
 
 use crate::util::fer_subset;
@@ -44,6 +44,8 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
         },
         seed: 3,
         size: 48,
+        // Narrower than the shipped models: the option reaches the network, export and resume.
+        width: DEFAULT_WIDTH / 2,
         max_steps_per_epoch: Some(3),
         ort_lib: None,
         stop: Default::default(),
@@ -82,6 +84,7 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
         ),
         (84, 28, 2)
     );
+    assert_eq!(provenance.architecture, "vgg4-16-32-64-128");
 
     // The exported network (the average when it won, else the best epoch; validation mode) on
     // real validation images.
@@ -106,6 +109,7 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
     let net_config = NetConfig {
         channels: 1,
         size: 48,
+        width: config.width,
         action_units: 0,
         classes: 7,
         dropout: 0.3,
@@ -139,13 +143,21 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
         ..config.clone()
     };
     emolens::train::run(&resumed)?;
-    let other = TrainConfig {
-        resume: true,
-        seed: 4,
-        ..config
-    };
-    let err = emolens::train::run(&other).unwrap_err();
-    assert!(format!("{err:#}").contains("another run"), "{err:#}");
+    for other in [
+        TrainConfig {
+            resume: true,
+            seed: 4,
+            ..config.clone()
+        },
+        TrainConfig {
+            resume: true,
+            width: DEFAULT_WIDTH,
+            ..config
+        },
+    ] {
+        let err = emolens::train::run(&other).unwrap_err();
+        assert!(format!("{err:#}").contains("another run"), "{err:#}");
+    }
     Ok(())
 }
 

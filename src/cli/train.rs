@@ -11,10 +11,14 @@ use crate::augment::{AugmentConfig, TTA_VIEWS};
 use crate::dataset::ferplus::LabelMode;
 use crate::dataset::{DataSource, DEFAULT_IMAGE_SIZE};
 use crate::evaluate::EvaluateConfig;
+use crate::train::net::DEFAULT_WIDTH;
 use crate::train::{ClassWeighting, TrainConfig, Validation};
 
 /// Folds of a cross-validation: at least two, and few enough that each fold keeps a test set.
 const FOLDS: std::ops::RangeInclusive<usize> = 2..=20;
+
+/// Channels of the first convolution block: the last block has 8x as many.
+const WIDTHS: std::ops::RangeInclusive<usize> = 4..=128;
 
 /// `emolens train`.
 #[derive(Debug, Args)]
@@ -41,6 +45,11 @@ pub struct TrainArgs {
     /// AdamW decoupled weight decay (per step, scaled by the learning rate).
     #[arg(long, default_value_t = 0.01, help_heading = "Training")]
     pub weight_decay: f32,
+    /// Channels of the first convolution block; the other three have 2x, 4x and 8x as many
+    /// (32: the shipped models' 32/64/128/256). Training and inference time grow about with its
+    /// square.
+    #[arg(long, value_name = "CHANNELS", default_value_t = DEFAULT_WIDTH, help_heading = "Training")]
+    pub width: usize,
     /// Dropout before each fully connected layer, 0..1.
     #[arg(long, default_value_t = 0.3, help_heading = "Training")]
     pub dropout: f64,
@@ -180,6 +189,14 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
     if !(args.lr > 0.0 && args.lr < 1.0) {
         bail!("--lr {} is out of range: use a value in (0, 1)", args.lr);
     }
+    if !WIDTHS.contains(&args.width) {
+        bail!(
+            "--width {} is out of range: use {} to {} channels ({DEFAULT_WIDTH} is the shipped models')",
+            args.width,
+            WIDTHS.start(),
+            WIDTHS.end()
+        );
+    }
     in_unit_range("--dropout", args.dropout, true)?;
     in_unit_range("--label-smoothing", f64::from(args.label_smoothing), true)?;
     in_unit_range("--erase", f64::from(args.erase), true)?;
@@ -239,6 +256,7 @@ pub fn train_config(args: TrainArgs, ort_lib: Option<PathBuf>) -> Result<TrainCo
         batch_size: args.batch,
         learning_rate: args.lr,
         weight_decay: args.weight_decay,
+        width: args.width,
         dropout: args.dropout,
         label_smoothing: args.label_smoothing,
         mixup: args.mixup,

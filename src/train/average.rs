@@ -211,6 +211,7 @@ mod tests {
         let config = NetConfig {
             channels: 1,
             size: 48,
+            width: crate::train::net::DEFAULT_WIDTH,
             classes: 7,
             action_units: 0,
             dropout: 0.0,

@@ -16,6 +16,10 @@ pub struct RunSignature {
     pub classes: Vec<String>,
     /// Image side.
     pub size: usize,
+    /// Channels of the first convolution block (`--width`); checkpoints written before the
+    /// option existed hold the default.
+    #[serde(default = "default_width")]
+    pub width: usize,
     /// Training images.
     pub train_images: usize,
     /// Validation images.
@@ -66,6 +70,10 @@ pub struct Checkpoint {
     pub stopped_early: bool,
     /// One record per finished epoch.
     pub history: Vec<EpochRecord>,
+}
+
+fn default_width() -> usize {
+    super::net::DEFAULT_WIDTH
 }
 
 const STATE_FILE: &str = "state.json";
@@ -266,6 +274,7 @@ mod tests {
         RunSignature {
             classes: vec!["a".into()],
             size: 48,
+            width: 32,
             train_images: 10,
             val_images: 2,
             seed: 1,
@@ -316,6 +325,26 @@ mod tests {
             ..signature()
         };
         assert!(back.check_signature(&other, dir.path()).is_err());
+        let wider = RunSignature {
+            width: 64,
+            ..signature()
+        };
+        assert!(back.check_signature(&wider, dir.path()).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn checkpoints_from_before_the_width_option_have_the_default_width() -> Result<()> {
+        let state = r#"{"signature": {"classes": ["a"], "size": 48, "train_images": 10,
+            "val_images": 2, "seed": 1}, "epochs_done": 0, "best_val_accuracy": 0.0,
+            "best_epoch": 0, "epochs_without_improvement": 0, "stopped_early": false,
+            "history": []}"#;
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join(STATE_FILE), state)?;
+        assert_eq!(
+            Checkpoint::load(dir.path())?.signature.width,
+            super::super::net::DEFAULT_WIDTH
+        );
         Ok(())
     }
 }

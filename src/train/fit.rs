@@ -63,6 +63,7 @@ pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitte
     let net_config = NetConfig {
         channels: 1,
         size: config.size,
+        width: config.width,
         classes: train.classes.len(),
         action_units: train.aus.as_ref().map_or(0, |aus| aus.names.len()),
         dropout: config.dropout,
@@ -70,6 +71,7 @@ pub fn fit(config: &TrainConfig, train: &Dataset, val: &Dataset) -> Result<Fitte
     let signature = RunSignature {
         classes: train.classes.clone(),
         size: config.size,
+        width: config.width,
         train_images: train.len(),
         val_images: val.len(),
         seed: config.seed,

@@ -93,6 +93,8 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     /// AdamW decoupled weight decay.
     pub weight_decay: f32,
+    /// Channels of the first convolution block; the other three double it.
+    pub width: usize,
     /// Dropout before each fully connected layer.
     pub dropout: f64,
     /// Label smoothing: this much of each target is spread over all classes.
@@ -294,7 +296,7 @@ fn export(
             best_epoch: kept_epoch,
             averaged_from,
             val_accuracy,
-            architecture: net::ARCHITECTURE.to_owned(),
+            architecture: net::architecture(config.width),
             init: config.init.as_ref().map(|p| p.display().to_string()),
             date: crate::util::utc_date(),
             metrics: Default::default(),

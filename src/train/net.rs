@@ -1,7 +1,8 @@
 //! The emotion CNN trained by `emolens train`: four VGG-style blocks (two 3x3 convolutions with
-//! BatchNorm and ReLU, then 2x2 max pooling) of 32/64/128/256 channels, then a dropout-regularised
-//! two-layer classifier. 48x48 input gives a 3x3x256 feature map. With action units, a second
-//! output layer on the same hidden layer gives one logit per unit (multi-task learning).
+//! BatchNorm and ReLU, then 2x2 max pooling) of W/2W/4W/8W channels (W = `--width`, 32 for the
+//! shipped models: 32/64/128/256), then a dropout-regularised two-layer classifier. 48x48 input
+//! gives a 3x3x8W feature map. With action units, a second output layer on the same hidden layer
+//! gives one logit per unit (multi-task learning).
 
 use std::path::Path;
 
@@ -16,15 +17,25 @@ use burn::store::ModuleRecord;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-/// Name written into the model's provenance.
-pub const ARCHITECTURE: &str = "vgg4-32-64-128-256";
-
-/// Channels of the four convolution blocks.
-const BLOCK_CHANNELS: [usize; 4] = [32, 64, 128, 256];
+/// Channels of the first convolution block of the shipped models.
+pub const DEFAULT_WIDTH: usize = 32;
+/// Convolution blocks; each doubles the channels.
+const BLOCKS: usize = 4;
 /// Width of the hidden fully connected layer.
 const HIDDEN_UNITS: usize = 256;
 /// Each block halves the image side.
-const DOWNSCALE: usize = 1 << BLOCK_CHANNELS.len();
+const DOWNSCALE: usize = 1 << BLOCKS;
+
+/// Channels of the convolution blocks of a network `width` wide: `[W, 2W, 4W, 8W]`.
+fn block_channels(width: usize) -> [usize; BLOCKS] {
+    std::array::from_fn(|block| width << block)
+}
+
+/// Name written into the model's provenance, e.g. `vgg4-32-64-128-256`.
+pub fn architecture(width: usize) -> String {
+    let channels = block_channels(width).map(|c| c.to_string());
+    format!("vgg{BLOCKS}-{}", channels.join("-"))
+}
 
 /// Shape of the network.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,6 +44,8 @@ pub struct NetConfig {
     pub channels: usize,
     /// Input side in pixels; a multiple of 16.
     pub size: usize,
+    /// Channels of the first convolution block (the others double it).
+    pub width: usize,
     /// Number of classes.
     pub classes: usize,
     /// Number of action units of the second head (0: none).
@@ -105,9 +118,9 @@ pub struct EmotionNet {
 impl EmotionNet {
     /// A freshly initialised network on `device`.
     pub fn new(config: &NetConfig, device: &Device) -> Self {
-        let mut blocks = Vec::with_capacity(BLOCK_CHANNELS.len());
+        let mut blocks = Vec::with_capacity(BLOCKS);
         let mut input = config.channels;
-        for &output in &BLOCK_CHANNELS {
+        for output in block_channels(config.width) {
             blocks.push(ConvBlock::new(input, output, device));
             input = output;
         }
@@ -169,7 +182,7 @@ impl EmotionNet {
             .try_load_record(record.allow_unused(true))
             .with_context(|| {
                 format!(
-                    "{} does not hold this network's layers (an `emolens train` weights file of the same image size is needed)",
+                    "{} does not hold this network's layers (an `emolens train` weights file of the same image size and --width is needed)",
                     weights.display()
                 )
             })?;
@@ -309,6 +322,7 @@ mod tests {
         NetConfig {
             channels: 1,
             size: 48,
+            width: DEFAULT_WIDTH,
             classes,
             action_units,
             dropout: 0.0,
@@ -365,6 +379,18 @@ mod tests {
             .map(|e| format!("{e:#}"))
             .unwrap_or_default();
         assert!(err.contains("does not hold this network's layers"), "{err}");
+        let narrow = dir.path().join("narrow.bpk");
+        EmotionNet::new(&config(7, 0), &device).save_file(&narrow)?;
+        let wider = NetConfig {
+            width: DEFAULT_WIDTH * 2,
+            ..config(7, 0)
+        };
+        let err = EmotionNet::new(&wider, &device)
+            .with_trunk_from(&narrow)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(err.contains("--width"), "{err}");
         let missing = EmotionNet::new(&config(7, 0), &device)
             .with_trunk_from(&dir.path().join("none.bpk"))
             .err()
@@ -372,5 +398,23 @@ mod tests {
             .unwrap_or_default();
         assert!(missing.contains("as network weights"), "{missing}");
         Ok(())
+    }
+
+    #[test]
+    fn width_sets_every_block_and_the_name() {
+        assert_eq!(architecture(DEFAULT_WIDTH), "vgg4-32-64-128-256");
+        assert_eq!(architecture(48), "vgg4-48-96-192-384");
+        let device = Device::flex();
+        let net = EmotionNet::new(
+            &NetConfig {
+                width: 48,
+                ..config(7, 0)
+            },
+            &device,
+        );
+        let widths: Vec<usize> = net.blocks.iter().map(|b| b.norm2.gamma.dims()[0]).collect();
+        assert_eq!(widths, [48, 96, 192, 384]);
+        let logits = net.forward(Tensor::zeros([2, 1, 48, 48], &device));
+        assert_eq!(logits.dims(), [2, 7]);
     }
 }
