@@ -25,12 +25,10 @@ const FONT: i32 = imgproc::FONT_HERSHEY_SIMPLEX;
 const TITLE_TEXT: f64 = 0.6;
 const LEGEND_TEXT: f64 = 0.5;
 const TICK_TEXT: f64 = 0.4;
-/// Baseline of a panel's title (and first legend line) below the panel's top.
+/// Baseline of a panel's title and legend below the panel's top.
 const TITLE_BASELINE: i32 = 22;
-/// Space between legend lines.
-const LEGEND_LINE: i32 = 18;
-/// Room kept at the panel's right for the legend.
-const LEGEND_WIDTH: i32 = 120;
+/// Space between legend entries.
+const LEGEND_GAP: i32 = 16;
 /// Distance from the plot's bottom to the x tick labels' baseline.
 const X_TICK_DROP: i32 = 15;
 const WHITE: [f64; 3] = [255.0, 255.0, 255.0];
@@ -135,7 +133,7 @@ fn draw_panel(img: &mut Mat, top: i32, title: &str, series: &[Series<'_>]) -> op
         TICK_TEXT,
         GREY,
     )?;
-    for (index, s) in series.iter().enumerate() {
+    for s in series {
         let points: Vector<Point> = s.points.iter().map(|&(x, y)| to_px(x, y)).collect();
         let mut contours = Vector::<Vector<Point>>::new();
         contours.push(points.clone());
@@ -151,14 +149,29 @@ fn draw_panel(img: &mut Mat, top: i32, title: &str, series: &[Series<'_>]) -> op
         for p in &points {
             imgproc::circle(img, p, 3, colour(s.colour), -1, imgproc::LINE_AA, 0)?;
         }
-        let legend_y = top + TITLE_BASELINE + LEGEND_LINE * i32::try_from(index).unwrap_or(0);
+    }
+    draw_legend(img, top, area.x + area.width, series)
+}
+
+/// The series' names in their colours, in one row on the title's line, ending at `right`: above
+/// the plotting area, so no line runs through them.
+fn draw_legend(img: &mut Mat, top: i32, right: i32, series: &[Series<'_>]) -> opencv::Result<()> {
+    let mut widths = Vec::with_capacity(series.len());
+    for s in series {
+        let mut baseline = 0;
+        widths.push(imgproc::get_text_size(s.name, FONT, LEGEND_TEXT, 1, &mut baseline)?.width);
+    }
+    let gaps = LEGEND_GAP * i32::try_from(series.len().saturating_sub(1)).unwrap_or(0);
+    let mut x = right - widths.iter().sum::<i32>() - gaps;
+    for (s, width) in series.iter().zip(widths) {
         text(
             img,
             s.name,
-            (PANEL.0 - MARGIN - LEGEND_WIDTH, legend_y),
+            (x, top + TITLE_BASELINE),
             LEGEND_TEXT,
             s.colour,
         )?;
+        x += width + LEGEND_GAP;
     }
     Ok(())
 }
@@ -262,5 +275,76 @@ fn write_png(path: &Path, img: &Mat) -> opencv::Result<()> {
             opencv::core::StsError,
             format!("{name}: could not be written"),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencv::core::{Vec3b, CV_8UC3};
+    use opencv::prelude::*;
+
+    /// Whether any pixel of `rows` x `cols` leans clearly towards blue (`blue`) or towards red:
+    /// the anti-aliased text of a blue or an orange series on white.
+    fn has_tint(
+        img: &Mat,
+        rows: std::ops::Range<i32>,
+        cols: std::ops::Range<i32>,
+        blue: bool,
+    ) -> opencv::Result<bool> {
+        for row in rows {
+            for col in cols.clone() {
+                let [b, _, r] = img.at_2d::<Vec3b>(row, col)?.0.map(i32::from);
+                if (if blue { b - r } else { r - b }) > 40 {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    #[test]
+    fn the_legend_sits_above_the_plot_on_the_title_line() -> anyhow::Result<()> {
+        let (blue, orange) = ([200.0, 100.0, 0.0], [0.0, 100.0, 200.0]);
+        // Falling lines leave the plot's top right empty, where a legend used to be drawn.
+        let falling: Vec<(f64, f64)> = (0..10).map(|i| (f64::from(i), f64::from(9 - i))).collect();
+        let series = vec![
+            Series {
+                name: "train",
+                colour: blue,
+                points: falling.clone(),
+            },
+            Series {
+                name: "validation",
+                colour: orange,
+                points: falling.iter().map(|&(x, y)| (x, y * 0.9)).collect(),
+            },
+        ];
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("curves.png");
+        line_charts(&path, &[("accuracy", series)])?;
+        let img = imgcodecs::imread(path.to_str().unwrap_or_default(), imgcodecs::IMREAD_COLOR)?;
+        assert_eq!(
+            (img.cols(), img.rows(), img.typ()),
+            (PANEL.0, PANEL.1, CV_8UC3)
+        );
+        // Both names are drawn in the band above the plot, and none inside the plot's top right.
+        let plot_top = MARGIN / 2 + 10;
+        let all = 0..PANEL.0;
+        assert!(has_tint(&img, 0..plot_top, all.clone(), true)?, "train");
+        assert!(has_tint(&img, 0..plot_top, all, false)?, "validation");
+        let top_right = (
+            plot_top + 2..plot_top + 30,
+            PANEL.0 / 2..PANEL.0 - MARGIN - 2,
+        );
+        for blue in [true, false] {
+            assert!(!has_tint(
+                &img,
+                top_right.0.clone(),
+                top_right.1.clone(),
+                blue
+            )?);
+        }
+        Ok(())
     }
 }
