@@ -220,6 +220,12 @@ fn im2col<T: GemmElement>(geometry: &Geometry, image: &[T], patches: &mut [T]) {
             for kw in 0..geometry.kernel[1] {
                 let (valid_w, offset_w) = geometry.valid_outputs(1, kw);
                 let row = rows.next().expect("patch rows match the kernel taps");
+                if valid_h.is_empty() || valid_w.is_empty() {
+                    // emolens: the tap falls in the padding for every output pixel (before,
+                    // an empty column range panicked on a negative input index).
+                    row.fill(T::zero());
+                    continue;
+                }
                 for (oh, out_row) in row.chunks_exact_mut(out_w).enumerate() {
                     if !valid_h.contains(&oh) {
                         out_row.fill(T::zero());
@@ -258,6 +264,10 @@ fn col2im<T: GemmElement>(geometry: &Geometry, patches: &[T], image: &mut [T]) {
             for kw in 0..geometry.kernel[1] {
                 let (valid_w, offset_w) = geometry.valid_outputs(1, kw);
                 let row = rows.next().expect("patch rows match the kernel taps");
+                if valid_w.is_empty() {
+                    // emolens: as in `im2col`, nothing of this tap lies in the image.
+                    continue;
+                }
                 for oh in valid_h.clone() {
                     let ih = ((oh * geometry.stride[0]) as isize + offset_h) as usize;
                     let in_row = &mut plane[ih * in_w..][..in_w];
@@ -785,6 +795,18 @@ mod tests {
             x_shape: [1, 4, 5, 5],
             w_shape: [6, 2, 2, 3],
             options: ConvOptions::new([1, 2], [0, 1], [1, 1], 2),
+        }
+        .check();
+    }
+
+    #[test]
+    fn matches_the_definition_when_whole_taps_fall_in_the_padding() {
+        // emolens: on a one-pixel-wide image, four of the five kernel columns only ever see
+        // padding (this panicked before).
+        Case {
+            x_shape: [2, 1, 4, 1],
+            w_shape: [2, 1, 3, 5],
+            options: ConvOptions::new_with_padding([1, 1], [(1, 1), (2, 2)], [1, 1], 1),
         }
         .check();
     }
