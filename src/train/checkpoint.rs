@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chart::{self, Series};
 use crate::output::write_file;
+use crate::train::net::DEFAULT_WIDTH;
 
 /// The facts a resumed run must share with the run that wrote the checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +74,7 @@ pub struct Checkpoint {
 }
 
 fn default_width() -> usize {
-    super::net::DEFAULT_WIDTH
+    DEFAULT_WIDTH
 }
 
 const STATE_FILE: &str = "state.json";
@@ -274,7 +275,7 @@ mod tests {
         RunSignature {
             classes: vec!["a".into()],
             size: 48,
-            width: 32,
+            width: DEFAULT_WIDTH,
             train_images: 10,
             val_images: 2,
             seed: 1,
@@ -326,7 +327,7 @@ mod tests {
         };
         assert!(back.check_signature(&other, dir.path()).is_err());
         let wider = RunSignature {
-            width: 64,
+            width: 2 * DEFAULT_WIDTH,
             ..signature()
         };
         assert!(back.check_signature(&wider, dir.path()).is_err());
@@ -341,10 +342,7 @@ mod tests {
             "history": []}"#;
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join(STATE_FILE), state)?;
-        assert_eq!(
-            Checkpoint::load(dir.path())?.signature.width,
-            super::super::net::DEFAULT_WIDTH
-        );
+        assert_eq!(Checkpoint::load(dir.path())?.signature.width, DEFAULT_WIDTH);
         Ok(())
     }
 }
