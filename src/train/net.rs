@@ -180,9 +180,12 @@ impl EmotionNet {
         } = self;
         let trunk = Trunk { blocks, hidden }
             .try_load_record(record.allow_unused(true))
-            .with_context(|| {
-                format!(
-                    "{} does not hold this network's layers (an `emolens train` weights file of the same image size and --width is needed)",
+            .map_err(|e| {
+                // burn lists every mismatched tensor; the first says enough, on one line.
+                let all = e.to_string();
+                let first = all.split('"').nth(1).unwrap_or(&all).to_owned();
+                anyhow::anyhow!(
+                    "{} does not hold this network's layers (an `emolens train` weights file of the same image size and --width is needed): {first}",
                     weights.display()
                 )
             })?;
@@ -391,6 +394,7 @@ mod tests {
             .map(|e| format!("{e:#}"))
             .unwrap_or_default();
         assert!(err.contains("--width"), "{err}");
+        assert!(err.contains("shape mismatch") && err.len() < 400, "{err}");
         let missing = EmotionNet::new(&config(7, 0), &device)
             .with_trunk_from(&dir.path().join("none.bpk"))
             .err()
