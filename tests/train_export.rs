@@ -5,12 +5,13 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use emolens::augment::AugmentConfig;
 use emolens::classifier::Classifier;
+use emolens::dataset::ferplus::LabelMode;
 use emolens::dataset::{DataSource, FER2013_LABELS};
 use emolens::train::checkpoint::Checkpoint;
 use emolens::train::net::{EmotionNet, NetConfig, DEFAULT_WIDTH};
 use emolens::train::{ClassWeighting, TrainConfig, Validation};
 
-use crate::util::fer_subset;
+use crate::util::{fer_subset, shared_data};
 
 #[test]
 fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
@@ -20,7 +21,11 @@ fn few_steps_export_and_ort_reproduces_logits() -> anyhow::Result<()> {
     let config = TrainConfig {
         data: DataSource::Folder(train.path().to_owned()),
         validation: Validation::Source(DataSource::Folder(val.path().to_owned())),
-        ferplus: None,
+        // Targets blended with the FER+ votes: every image is kept, with or without votes.
+        ferplus: Some((
+            shared_data().join("fer2013/ferplus/fer2013new.csv"),
+            LabelMode::Blend,
+        )),
         aus: None,
         views: Default::default(),
         output: out.path().join("tiny.onnx"),

@@ -1,5 +1,6 @@
 //! FER+ relabelling (Barsoum et al. 2016): ten crowd votes per FER2013 image, joined on the
-//! image file name (`Image name` column), used as majority labels or as soft label distributions.
+//! image file name (`Image name` column), used as majority labels, as soft label distributions,
+//! or blended with the images' own FER2013 labels.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,24 +20,35 @@ pub(super) const VOTE_COLUMNS: [(&str, &str); 7] = [
 ];
 
 /// How votes become training targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LabelMode {
     /// The class with most votes, for images with one top vote that is one of the seven
     /// emotions (the FER+ majority protocol, 7 classes); tied images are left out.
+    #[default]
     Majority,
     /// The vote distribution itself (the hard label is still the majority).
     Soft,
+    /// Half the image's own FER2013 label, half its vote distribution. The hard label stays
+    /// the image's own, so validation accuracy is on the original labels; images without
+    /// usable votes keep their own label alone.
+    Blend,
 }
+
+/// The share of a `blend` target that comes from the votes.
+const BLEND_VOTE_SHARE: f32 = 0.5;
 
 /// What joining the votes did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JoinReport {
-    /// Images relabelled from their votes.
+    /// How the votes were used.
+    pub mode: LabelMode,
+    /// Images relabelled from their votes (blended with them for `blend`).
     pub joined: usize,
-    /// Images without a FER+ row (FER+ left them out).
+    /// Images without a FER+ row (FER+ left them out); `blend` keeps them with their own
+    /// label, the other modes leave them out.
     pub unmatched: usize,
-    /// Images left out of soft labels: their votes went mostly to contempt, unknown or
-    /// not-a-face.
+    /// Images whose votes went mostly to contempt, unknown or not-a-face: left out of soft
+    /// labels, kept with their own label by `blend`.
     pub no_emotion: usize,
     /// Images left out of majority labels: their top vote is shared, or is contempt, unknown
     /// or not-a-face.
@@ -45,9 +57,16 @@ pub struct JoinReport {
 
 impl std::fmt::Display for JoinReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (joined, fate) = match self.mode {
+            LabelMode::Blend => (
+                "blended with their votes",
+                "kept with their own label alone",
+            ),
+            LabelMode::Majority | LabelMode::Soft => ("relabelled", "left out"),
+        };
         write!(
             f,
-            "{} relabelled; left out: {} without votes",
+            "{} {joined}; {fate}: {} without votes",
             self.joined, self.unmatched
         )?;
         if self.no_emotion > 0 {
@@ -68,8 +87,8 @@ impl std::fmt::Display for JoinReport {
     }
 }
 
-/// Replaces the labels of `data` (FER2013 classes, file names as in FER+) by the FER+ votes in
-/// `votes_csv`, dropping images without a row or without a FER2013-class majority.
+/// Replaces the targets of `data` (FER2013 classes, file names as in FER+) by the FER+ votes
+/// in `votes_csv` as `mode` says, dropping the images it leaves out.
 ///
 /// # Errors
 /// [`DatasetError`] when the CSV is missing, lacks a vote column, has a bad vote, or `data`
@@ -88,43 +107,62 @@ pub fn relabel(
     let mut keep = Vec::new();
     let mut soft = Vec::new();
     let mut labels = Vec::new();
-    let mut report = JoinReport::default();
+    let mut report = JoinReport {
+        mode,
+        ..JoinReport::default()
+    };
     for (index, source) in data.sources.iter().enumerate() {
         let name = Path::new(source)
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        let Some(row) = votes.get(name) else {
-            report.unmatched += 1;
-            continue;
-        };
-        let mut distribution = vec![0.0f32; classes];
-        for (column, &class) in class_of_column.iter().enumerate() {
-            distribution[class] = row.emotion[column];
-        }
-        let total: f32 = distribution.iter().sum();
-        match mode {
-            LabelMode::Majority if !row.has_one_top_emotion() => {
+        let usable = match votes.get(name) {
+            None => {
+                report.unmatched += 1;
+                None
+            }
+            Some(row) if mode == LabelMode::Majority && !row.has_one_top_emotion() => {
                 report.no_majority += 1;
-                continue;
+                None
             }
-            LabelMode::Soft if total <= row.other => {
+            Some(row)
+                if mode != LabelMode::Majority && row.emotion.iter().sum::<f32>() <= row.other =>
+            {
                 report.no_emotion += 1;
-                continue;
+                None
             }
-            _ => {}
-        }
-        distribution.iter_mut().for_each(|v| *v /= total);
-        let majority = crate::util::argmax(&distribution);
+            Some(row) => {
+                report.joined += 1;
+                Some(row.distribution(&class_of_column, classes))
+            }
+        };
+        let own = data.labels[index];
+        let (label, target) = match (mode, usable) {
+            (LabelMode::Blend, votes) => (own, blend(own, votes.as_deref(), classes)),
+            (_, Some(votes)) => (crate::util::argmax(&votes), votes),
+            (_, None) => continue,
+        };
         keep.push(index);
-        labels.push(majority);
-        soft.extend_from_slice(&distribution);
-        report.joined += 1;
+        labels.push(label);
+        soft.extend_from_slice(&target);
     }
     let mut out = data.subset(&keep);
     out.labels = labels;
-    out.soft = (mode == LabelMode::Soft).then_some(soft);
+    out.soft = (mode != LabelMode::Majority).then_some(soft);
     Ok((out, report))
+}
+
+/// A `blend` target: one-hot of the image's own label, mixed with its vote distribution when
+/// it has usable votes.
+fn blend(own: usize, votes: Option<&[f32]>, classes: usize) -> Vec<f32> {
+    let mut target = vec![0.0; classes];
+    target[own] = 1.0;
+    if let Some(votes) = votes {
+        for (t, v) in target.iter_mut().zip(votes) {
+            *t = (1.0 - BLEND_VOTE_SHARE) * *t + BLEND_VOTE_SHARE * v;
+        }
+    }
+    target
 }
 
 /// Votes of one image: the seven emotion columns in [`VOTE_COLUMNS`] order, and the sum and
@@ -136,6 +174,17 @@ struct Votes {
 }
 
 impl Votes {
+    /// The seven emotions' share of their votes, in the data's class order (`class_of_column`
+    /// maps [`VOTE_COLUMNS`] onto it). Needs at least one emotion vote.
+    fn distribution(&self, class_of_column: &[usize], classes: usize) -> Vec<f32> {
+        let total: f32 = self.emotion.iter().sum();
+        let mut distribution = vec![0.0; classes];
+        for (&votes, &class) in self.emotion.iter().zip(class_of_column) {
+            distribution[class] = votes / total;
+        }
+        distribution
+    }
+
     /// Whether one emotion has more votes than every other column.
     fn has_one_top_emotion(&self) -> bool {
         let top = self.emotion.iter().copied().fold(0.0, f32::max);
@@ -210,7 +259,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn majority_and_soft_labels_follow_votes() -> Result<(), Box<dyn std::error::Error>> {
+    fn majority_soft_and_blended_labels_follow_votes() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let csv = dir.path().join("fer2013new.csv");
         std::fs::write(
@@ -234,6 +283,7 @@ mod tests {
         assert_eq!(
             report,
             JoinReport {
+                mode: LabelMode::Majority,
                 joined: 1,
                 unmatched: 1,
                 no_emotion: 0,
@@ -251,6 +301,31 @@ mod tests {
         );
         let dist = soft.soft.ok_or("no soft labels")?;
         assert!((dist[3] - 0.8).abs() < 1e-6 && (dist[6] - 0.2).abs() < 1e-6);
+
+        // Blend keeps every image and its own label: half of it, half the votes where usable.
+        let (blended, report) = relabel(&data, &csv, LabelMode::Blend)?;
+        assert_eq!(
+            (report.joined, report.unmatched, report.no_emotion),
+            (3, 1, 1)
+        );
+        assert!(report.to_string().starts_with(
+            "3 blended with their votes; kept with their own label alone: 1 without votes, 1 voted"
+        ));
+        assert_eq!(blended.labels, vec![0; 5]); // all angry, their own label
+        let dist = blended.soft.ok_or("no blended labels")?;
+        let expected = [
+            [0.5, 0.0, 0.0, 0.4, 0.0, 0.0, 0.1],   // 8 happy, 2 neutral
+            [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],   // mostly not a face: own label
+            [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],   // no votes: own label
+            [0.5, 0.0, 0.0, 0.25, 0.0, 0.0, 0.25], // a tie
+            [0.5, 0.0, 0.0, 0.3, 0.0, 0.0, 0.2],   // contempt ahead, emotions still most votes
+        ];
+        for (got, want) in dist.chunks(7).zip(expected) {
+            assert!(
+                got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6),
+                "{got:?}"
+            );
+        }
 
         std::fs::write(&csv, "Usage,Image name,neutral\nTraining,a.png,1\n")?;
         let err = relabel(&data, &csv, LabelMode::Soft)
