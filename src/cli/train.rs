@@ -122,6 +122,8 @@ pub struct TrainArgs {
     pub resume: bool,
     /// Start the convolution and hidden layers from another training's weights (its
     /// MODEL.ckpt/best.bpk, e.g. the shipped models/emolens-fer2013.bpk); the heads start fresh.
+    /// Weights of a wider network are narrowed to --width: each layer keeps its strongest
+    /// channels (structured pruning), a quick start for a cheaper network.
     #[arg(
         long,
         value_name = "WEIGHTS.bpk",

@@ -4,6 +4,8 @@
 //! gives a 3x3x8W feature map. With action units, a second output layer on the same hidden layer
 //! gives one logit per unit (multi-task learning).
 
+mod narrow;
+
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -159,18 +161,20 @@ impl EmotionNet {
     /// The network with its convolution blocks and hidden layer (the trunk) taken from the
     /// weights file of another training (`MODEL.ckpt/best.bpk`), e.g. the FER2013 network's,
     /// and its own freshly initialised heads: transfer learning for small datasets. The file's
-    /// heads are left out, so its classes may differ.
+    /// heads are left out, so its classes may differ. A file of a wider network (larger
+    /// `--width`) is narrowed to this one's width, keeping each layer's strongest channels.
     ///
     /// # Errors
     /// When the file cannot be read or its trunk does not have this network's shape.
     pub fn with_trunk_from(self, weights: &Path) -> Result<Self> {
-        let record = ModuleRecord::load(weights)
-            .with_context(|| {
-                format!(
-                    "cannot read {} as network weights; give a .bpk weights file of `emolens train` (an .onnx model cannot serve)",
-                    weights.display()
-                )
-            })?;
+        let unreadable = || {
+            format!(
+                "cannot read {} as network weights; give a .bpk weights file of `emolens train` (an .onnx model cannot serve)",
+                weights.display()
+            )
+        };
+        let record = ModuleRecord::load(weights).with_context(unreadable)?;
+        let file_width = width_of(weights).with_context(unreadable)?;
         let Self {
             blocks,
             dropout,
@@ -178,7 +182,33 @@ impl EmotionNet {
             output,
             action_units,
         } = self;
-        let trunk = Trunk { blocks, hidden }
+        let width = blocks[0].norm1.gamma.dims()[0];
+        let narrowing = file_width > width;
+        let trunk = if narrowing {
+            // A network of the file's width for the same images: input channels, and the side
+            // of the last block's output, whose positions times channels feed the hidden layer.
+            let [_, channels, _, _] = blocks[0].conv1.weight.dims();
+            let positions = hidden.weight.dims()[0] / (width << (BLOCKS - 1));
+            let side = (positions as f64).sqrt().round() as usize;
+            let wide = EmotionNet::new(
+                &NetConfig {
+                    channels,
+                    size: side * DOWNSCALE,
+                    width: file_width,
+                    classes: 1,
+                    action_units: 0,
+                    dropout: 0.0,
+                },
+                &hidden.weight.device(),
+            );
+            Trunk {
+                blocks: wide.blocks,
+                hidden: wide.hidden,
+            }
+        } else {
+            Trunk { blocks, hidden }
+        };
+        let trunk = trunk
             .try_load_record(record.allow_unused(true))
             .map_err(|e| {
                 // burn lists every mismatched tensor; the first says enough, on one line.
@@ -189,6 +219,15 @@ impl EmotionNet {
                     weights.display()
                 )
             })?;
+        let trunk = if narrowing {
+            eprintln!(
+                "narrowing the layers of {} from width {file_width} to {width}: each convolution keeps its strongest channels",
+                weights.display()
+            );
+            trunk.narrowed(width)?
+        } else {
+            trunk
+        };
         Ok(Self {
             blocks: trunk.blocks,
             dropout,
@@ -310,6 +349,18 @@ impl FusedNet {
     fn hidden_layer(&self, images: Tensor<4>) -> Tensor<2> {
         relu(self.hidden.forward(features(&self.blocks, images)))
     }
+}
+
+/// The `--width` of the network whose weights `file` holds: the output channels of its first
+/// convolution.
+fn width_of(file: &Path) -> Result<usize> {
+    let first = "blocks.0.conv1.weight";
+    burn_pack::Reader::from_file_exact(file)?
+        .into_tensors()?
+        .into_iter()
+        .find(|t| t.name == first)
+        .and_then(|t| t.shape.first().copied())
+        .with_context(|| format!("no {first} tensor"))
 }
 
 /// Whether `size` fits the network (the blocks halve it four times).
