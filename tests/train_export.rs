@@ -309,6 +309,45 @@ fn multitask_model_exports_both_heads_and_annotate_writes_action_units() -> anyh
 }
 
 #[test]
+fn init_from_a_wider_network_narrows_it() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let model = dir.path().join("narrow.onnx");
+    let (train, val) = (fer_subset("Training", 10), fer_subset("PublicTest", 3));
+    let emolens = || assert_cmd::Command::cargo_bin("emolens");
+    let trained = emolens()?
+        .args([
+            "train",
+            "--epochs",
+            "1",
+            "--max-steps",
+            "2",
+            "--width",
+            "16",
+        ])
+        .arg("--data")
+        .arg(train.path())
+        .arg("--val")
+        .arg(val.path())
+        .arg("--init")
+        .arg(crate::util::repo_file("models/emolens-fer2013.bpk"))
+        .arg("-o")
+        .arg(&model)
+        .output()?;
+    let log = String::from_utf8_lossy(&trained.stderr);
+    assert!(trained.status.success(), "{log}");
+    assert!(
+        log.contains("from width 32 to 16"),
+        "the shipped width-32 weights are narrowed: {log}"
+    );
+    let described = crate::util::succeeded(&emolens()?.arg("inspect").arg(&model).output()?);
+    assert!(
+        described.contains("vgg4-16-32-64-128"),
+        "a width-16 network: {described}"
+    );
+    Ok(())
+}
+
+#[test]
 fn annotate_refuses_views_and_units_the_model_lacks() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let clip = crate::util::video("pyfeat_single_face.mp4");
