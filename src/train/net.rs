@@ -215,7 +215,7 @@ impl EmotionNet {
                 let all = e.to_string();
                 let first = all.split('"').nth(1).unwrap_or(&all).to_owned();
                 anyhow::anyhow!(
-                    "{} does not hold this network's layers (an `emolens train` weights file of the same image size and --width is needed): {first}",
+                    "{} does not hold this network's layers (an `emolens train` weights file of the same image size and at least this --width is needed): {first}",
                     weights.display()
                 )
             })?;
