@@ -218,34 +218,23 @@ fn multitask_model_exports_both_heads_and_annotate_writes_action_units() -> anyh
     let views =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/views/ckplus-valence.json");
     let emolens = || assert_cmd::Command::cargo_bin("emolens");
-    let trained = emolens()?
-        .args([
-            "train",
-            "--val",
-            "0.1",
-            "--epochs",
-            "1",
-            "--max-steps",
-            "2",
-            "--data",
-        ])
-        .arg(&ckplus)
-        .arg("--aus")
-        .arg(&table)
-        .arg("--views")
-        .arg(&views)
-        .arg("--init")
-        .arg(crate::util::repo_file("models/emolens-fer2013.bpk"))
-        .arg("-o")
-        .arg(&model)
-        .output()?;
-    let log = String::from_utf8_lossy(&trained.stderr);
-    assert!(trained.status.success(), "{log}");
+    let (log, described) = train_from_shipped_weights(
+        &[
+            "--val".as_ref(),
+            "0.1".as_ref(),
+            "--data".as_ref(),
+            ckplus.as_os_str(),
+            "--aus".as_ref(),
+            table.as_os_str(),
+            "--views".as_ref(),
+            views.as_os_str(),
+        ],
+        &model,
+    )?;
     assert!(
         log.contains("starting from the layers of"),
         "the shipped FER2013 weights start the network: {log}"
     );
-    let described = crate::util::succeeded(&emolens()?.arg("inspect").arg(&model).output()?);
     assert!(
         described.contains("started from: ") && described.contains("emolens-fer2013.bpk"),
         "the provenance names the starting weights: {described}"
@@ -311,40 +300,52 @@ fn multitask_model_exports_both_heads_and_annotate_writes_action_units() -> anyh
 #[test]
 fn init_from_a_wider_network_narrows_it() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let model = dir.path().join("narrow.onnx");
     let (train, val) = (fer_subset("Training", 10), fer_subset("PublicTest", 3));
-    let emolens = || assert_cmd::Command::cargo_bin("emolens");
-    let trained = emolens()?
-        .args([
-            "train",
-            "--epochs",
-            "1",
-            "--max-steps",
-            "2",
-            "--width",
-            "16",
-        ])
-        .arg("--data")
-        .arg(train.path())
-        .arg("--val")
-        .arg(val.path())
-        .arg("--init")
-        .arg(crate::util::repo_file("models/emolens-fer2013.bpk"))
-        .arg("-o")
-        .arg(&model)
-        .output()?;
-    let log = String::from_utf8_lossy(&trained.stderr);
-    assert!(trained.status.success(), "{log}");
+    let (log, described) = train_from_shipped_weights(
+        &[
+            "--width".as_ref(),
+            "16".as_ref(),
+            "--data".as_ref(),
+            train.path().as_os_str(),
+            "--val".as_ref(),
+            val.path().as_os_str(),
+        ],
+        &dir.path().join("narrow.onnx"),
+    )?;
     assert!(
         log.contains("from width 32 to 16"),
         "the shipped width-32 weights are narrowed: {log}"
     );
-    let described = crate::util::succeeded(&emolens()?.arg("inspect").arg(&model).output()?);
     assert!(
         described.contains("vgg4-16-32-64-128"),
         "a width-16 network: {described}"
     );
     Ok(())
+}
+
+/// `emolens train ARGS` for one epoch of two steps, started from the shipped FER2013 weights
+/// (`--init models/emolens-fer2013.bpk`) and exported to `model`: its log, and what
+/// `emolens inspect` says of the model.
+fn train_from_shipped_weights(
+    args: &[&std::ffi::OsStr],
+    model: &std::path::Path,
+) -> anyhow::Result<(String, String)> {
+    let trained = assert_cmd::Command::cargo_bin("emolens")?
+        .args(["train", "--epochs", "1", "--max-steps", "2", "--init"])
+        .arg(crate::util::repo_file("models/emolens-fer2013.bpk"))
+        .args(args)
+        .arg("-o")
+        .arg(model)
+        .output()?;
+    let log = String::from_utf8_lossy(&trained.stderr).into_owned();
+    assert!(trained.status.success(), "{log}");
+    let described = crate::util::succeeded(
+        &assert_cmd::Command::cargo_bin("emolens")?
+            .arg("inspect")
+            .arg(model)
+            .output()?,
+    );
+    Ok((log, described))
 }
 
 #[test]
