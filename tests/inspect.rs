@@ -83,14 +83,14 @@ fn filters_image_has_one_square_per_first_layer_filter() -> anyhow::Result<()> {
         png.as_os_str(),
     ])?);
     let json: serde_json::Value = serde_json::from_str(&stdout)?;
-    // The shipped network starts with 32 3x3 filters on the gray image.
-    assert_eq!(json["filters"]["filters"], 32);
+    // The default network (width 24) starts with 24 3x3 filters on the gray image.
+    assert_eq!(json["filters"]["filters"], 24);
     assert_eq!(json["filters"]["in_channels"], 1);
     assert_eq!(json["filters"]["kernel"], serde_json::json!([3, 3]));
     let size = png_size(&png)?;
-    assert_eq!(size, grid_size(32, [3, 3]));
-    // 8 filters a row, 4 rows of 24-pixel squares with 2-pixel gaps.
-    assert_eq!(size, [8 * 26 + 2, 4 * 26 + 2]);
+    assert_eq!(size, grid_size(24, [3, 3]));
+    // 8 filters a row, 3 rows of 24-pixel squares with 2-pixel gaps.
+    assert_eq!(size, [8 * 26 + 2, 3 * 26 + 2]);
     assert_eq!(json["filters"]["image"], serde_json::json!(size));
     assert_eq!(
         std::fs::read_dir(out.path())?.count(),
@@ -103,7 +103,7 @@ fn filters_image_has_one_square_per_first_layer_filter() -> anyhow::Result<()> {
         "--filters".as_ref(),
         png.as_os_str(),
     ])?);
-    assert!(text.contains("filters: 32 of 3x3"), "{text}");
+    assert!(text.contains("filters: 24 of 3x3"), "{text}");
     Ok(())
 }
 

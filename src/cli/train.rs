@@ -46,8 +46,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.01, help_heading = "Training")]
     pub weight_decay: f32,
     /// Channels of the first convolution block; the other three have 2x, 4x and 8x as many
-    /// (32: the shipped models' 32/64/128/256). Training and inference time grow about with its
-    /// square.
+    /// (32: the FER2013 and CK+ models' 32/64/128/256; 24: the FER+ model's 24/48/96/192).
+    /// Training and inference time grow about with its square.
     #[arg(long, value_name = "CHANNELS", default_value_t = DEFAULT_WIDTH, help_heading = "Training")]
     pub width: usize,
     /// Dropout before each fully connected layer, 0..1.
